@@ -1,0 +1,99 @@
+/**
+ * Choosing the TensorFlow.js backend: one function, forced by BNLAB_BACKEND.
+ *
+ *   tensorflow  @tensorflow/tfjs-node, the native TensorFlow C library (the
+ *               default; scripts/setup.mjs builds it against PyPI's wheel)
+ *   wasm        @tensorflow/tfjs-backend-wasm, the fallback, with the one
+ *               training kernel it lacks registered by bnlab
+ *   cpu         tfjs's pure-JS backend, about 0.8 GFLOP/s: for reference
+ *               tests on tiny tensors only
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { registerWasmTrainingKernels } from './wasm-kernels';
+
+export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export const BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+
+export interface BackendInfo {
+  /** The backend that is active. */
+  name: BackendName;
+  /** What was asked for: a name, or 'auto' (native first, then wasm). */
+  requested: BackendName | 'auto';
+  /** Why this backend is active, in a sentence a user can act on. */
+  reason: string;
+  tfjsVersion: string;
+  /** The TensorFlow C library's own version, on the native backend. */
+  libtensorflowVersion: string | null;
+}
+
+let active: BackendInfo | null = null;
+
+function parseRequest(value: string | undefined): BackendName | 'auto' {
+  const v = (value ?? 'auto').trim().toLowerCase() || 'auto';
+  if (v === 'auto' || (BACKENDS as readonly string[]).includes(v)) return v as BackendName | 'auto';
+  throw new Error(`BNLAB_BACKEND=${value} is not a backend bnlab knows; use one of auto, ${BACKENDS.join(', ')}`);
+}
+
+function loadNative(): string {
+  // tfjs-node registers the 'tensorflow' backend on the shared tfjs-core.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  require('@tensorflow/tfjs-node');
+  const binding = (tf.findBackend('tensorflow') as unknown as { binding?: { TF_Version?: string } } | null)?.binding;
+  return binding?.TF_Version ?? 'unknown';
+}
+
+async function loadWasm(): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  require('@tensorflow/tfjs-backend-wasm');
+  registerWasmTrainingKernels();
+}
+
+/**
+ * Makes one backend active and returns what it is and why. Idempotent: the
+ * second call with the same request returns the first answer.
+ */
+export async function initBackend(opts: { backend?: BackendName | 'auto'; quiet?: boolean } = {}): Promise<BackendInfo> {
+  const requested = opts.backend ?? parseRequest(process.env.BNLAB_BACKEND);
+  if (active && (requested === 'auto' || requested === active.name) && tf.getBackend() === active.name) return active;
+
+  let name: BackendName;
+  let reason: string;
+  let libtensorflowVersion: string | null = null;
+  if (requested === 'cpu') {
+    name = 'cpu';
+    reason = 'forced by BNLAB_BACKEND=cpu (pure JS, for reference tests on tiny tensors)';
+  } else if (requested === 'wasm') {
+    await loadWasm();
+    name = 'wasm';
+    reason = 'forced by BNLAB_BACKEND=wasm';
+  } else {
+    try {
+      libtensorflowVersion = loadNative();
+      name = 'tensorflow';
+      reason = requested === 'tensorflow' ? 'forced by BNLAB_BACKEND=tensorflow' : 'the native TensorFlow backend loaded';
+    } catch (err) {
+      const why = String((err as Error).message ?? err).split('\n')[0];
+      if (requested === 'tensorflow') {
+        throw new Error(`BNLAB_BACKEND=tensorflow, but @tensorflow/tfjs-node does not load: ${why}. Run \`npm run setup\` to build it.`);
+      }
+      await loadWasm();
+      name = 'wasm';
+      reason = `the native TensorFlow backend did not load (${why}); run \`npm run setup\` to build it. Falling back to wasm`;
+    }
+  }
+  const ok = await tf.setBackend(name);
+  if (!ok) throw new Error(`tfjs could not initialise the ${name} backend`);
+  await tf.ready();
+  active = { name, requested, reason, tfjsVersion: tf.version_core, libtensorflowVersion };
+  if (!opts.quiet) console.error(`[bnlab] backend ${name}${libtensorflowVersion ? ` (libtensorflow ${libtensorflowVersion})` : ''}: ${reason}`);
+  return active;
+}
+
+/** The active backend; throws if initBackend has not run. */
+export function activeBackend(): BackendInfo {
+  if (!active || tf.getBackend() !== active.name) {
+    throw new Error('No bnlab backend is active: call `await initBackend()` first.');
+  }
+  return active;
+}

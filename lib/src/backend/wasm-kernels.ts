@@ -1,0 +1,2 @@
+// PLACEHOLDER: replaced by the wasm-kernel work (Conv2DBackpropFilter).
+export function registerWasmTrainingKernels(): void {}

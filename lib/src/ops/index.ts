@@ -1,0 +1,62 @@
+/**
+ * The layer ops bnlab's models are built from. Each has a plain-tfjs
+ * formula that runs on every backend; on the native backend the ops take
+ * TensorFlow's fused kernels instead (see ./native.ts), because tfjs's
+ * JavaScript-side gradients for them dominate the training step.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface BatchNormParams {
+  gamma: tf.Variable;
+  beta: tf.Variable;
+  movingMean: tf.Variable;
+  movingVariance: tf.Variable;
+}
+
+export interface BatchNormOptions {
+  /** Normalise with the batch's statistics (true) or the moving ones (false). */
+  training: boolean;
+  /** Fold the batch statistics into the moving ones. Default: `training`. */
+  updateMovingStats?: boolean;
+  epsilon?: number;
+  /** Weight of the new batch in the moving averages (PyTorch's convention). */
+  momentum?: number;
+}
+
+/** Batch normalisation over all axes but the last (channels-last). */
+export function batchNorm(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): tf.Tensor {
+  const eps = opts.epsilon ?? 1e-5;
+  if (!opts.training) {
+    return tf.tidy(() => tf.batchNorm(x, p.movingMean, p.movingVariance, p.beta, p.gamma, eps));
+  }
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const { mean, variance } = tf.moments(x, axes);
+  if (opts.updateMovingStats ?? true) updateMovingStats(p, mean, variance, x.size / x.shape[x.rank - 1], opts.momentum ?? 0.1);
+  const y = tf.batchNorm(x, mean, variance, p.beta, p.gamma, eps);
+  mean.dispose();
+  variance.dispose();
+  return y;
+}
+
+/** moving ← (1 − m)·moving + m·batch, with the variance Bessel-corrected. */
+export function updateMovingStats(p: BatchNormParams, mean: tf.Tensor, variance: tf.Tensor, count: number, momentum: number): void {
+  tf.tidy(() => {
+    const unbiased = count > 1 ? tf.mul(variance, count / (count - 1)) : variance;
+    p.movingMean.assign(tf.add(tf.mul(p.movingMean, 1 - momentum), tf.mul(mean, momentum)));
+    p.movingVariance.assign(tf.add(tf.mul(p.movingVariance, 1 - momentum), tf.mul(unbiased, momentum)));
+  });
+}
+
+export function relu(x: tf.Tensor): tf.Tensor {
+  return tf.relu(x);
+}
+
+/** x + b, with b broadcast over the last axis. */
+export function biasAdd(x: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  return tf.add(x, b);
+}
+
+/** Mean over height and width: [N, H, W, C] → [N, C]. */
+export function globalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
+  return tf.mean(x, [1, 2]);
+}
