@@ -146,7 +146,7 @@ import sys, zipfile
 wheel, out = sys.argv[1], sys.argv[2]
 keep = ('tensorflow/libtensorflow_cc.so.2', 'tensorflow/libtensorflow_framework.so.2')
 inc = 'tensorflow/include/'
-headers = ('tensorflow/c/', 'tsl/', 'xla/tsl/', 'third_party/')
+headers = ('tensorflow/c/', 'tensorflow/core/platform/', 'tsl/', 'xla/tsl/c/')
 with zipfile.ZipFile(wheel) as z:
     for n in z.namelist():
         if n in keep or (n.startswith(inc) and n[len(inc):].startswith(headers)):

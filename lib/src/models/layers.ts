@@ -1,0 +1,165 @@
+/**
+ * The building blocks every model family shares: a named parameter store
+ * with the initialisation schemes the paper compares, and layer factories
+ * that register their parameters under a path-like name ("stage2/block0/conv1")
+ * and return a function of (x, ctx).
+ *
+ * Instrumentation never reaches into a model: a model calls `tap(ctx, name, x)`
+ * at every named point, and an instrument passed in ctx.tap may record the
+ * tensor (a forward hook) or return a replacement (for example x + 0·probe, to
+ * read ∂L/∂x as a backward hook would).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as ops from '../ops';
+import { Rng } from '../util/rng';
+
+export type Norm = 'batch' | 'none' | 'final-only';
+export const NORMS: readonly Norm[] = ['batch', 'none', 'final-only'];
+
+export type InitScheme = 'he' | 'xavier';
+export interface InitOptions {
+  /** He (Kaiming): variance 2/fan_in. Xavier (Glorot): variance 2/(fan_in + fan_out). */
+  scheme: InitScheme;
+  /** Default 'uniform' (Keras's and the paper's Glorot uniform). */
+  distribution?: 'normal' | 'uniform';
+  /** Multiplies the standard deviation, to study too-small or too-large inits. */
+  scale?: number;
+}
+export const DEFAULT_INIT: InitOptions = { scheme: 'xavier', distribution: 'uniform', scale: 1 };
+
+/** A tap sees the tensor at a named point of the forward pass; it may return a replacement. */
+export type Tap = (name: string, x: tf.Tensor) => tf.Tensor | void;
+
+export interface ForwardContext {
+  /** BN normalises with batch statistics (true) or the moving ones (false). */
+  training: boolean;
+  /** Whether BN folds this batch into its moving statistics. */
+  updateMovingStats: boolean;
+  tap?: Tap;
+}
+
+export function tap(ctx: ForwardContext, name: string, x: tf.Tensor): tf.Tensor {
+  if (!ctx.tap) return x;
+  return ctx.tap(name, x) ?? x;
+}
+
+/** The kind of a named point in the forward pass, for choosing what to plot. */
+export type PointKind = 'conv' | 'bn' | 'relu' | 'block' | 'pool' | 'dense' | 'logits';
+export interface PointInfo {
+  name: string;
+  kind: PointKind;
+  /** Index among the weight layers before this point (1 = after the first conv). */
+  depth: number;
+}
+
+export function initStd(opts: InitOptions, fanIn: number, fanOut: number): number {
+  const scale = opts.scale ?? 1;
+  if (!(scale > 0)) throw new Error(`init.scale must be positive, got ${opts.scale}`);
+  switch (opts.scheme) {
+    case 'he':
+      return scale * Math.sqrt(2 / fanIn);
+    case 'xavier':
+      return scale * Math.sqrt(2 / (fanIn + fanOut));
+    default:
+      throw new Error(`init.scheme must be 'he' or 'xavier', got ${(opts as InitOptions).scheme}`);
+  }
+}
+
+/** Named variables: trainable parameters and non-trainable state (BN moving stats). */
+export class ParameterStore {
+  readonly trainable = new Map<string, tf.Variable>();
+  readonly state = new Map<string, tf.Variable>();
+  readonly points: PointInfo[] = [];
+  private weightLayers = 0;
+
+  constructor(private readonly rng: Rng, private readonly init: InitOptions) {}
+
+  private add(name: string, values: tf.Tensor, trainable: boolean): tf.Variable {
+    const map = trainable ? this.trainable : this.state;
+    if (this.trainable.has(name) || this.state.has(name)) throw new Error(`duplicate parameter name ${name}`);
+    const v = tf.variable(values, trainable, name + '_' + Math.random().toString(36).slice(2, 8));
+    values.dispose();
+    map.set(name, v);
+    return v;
+  }
+
+  /** A weight initialised by the store's scheme, with the given fans. */
+  weight(name: string, shape: number[], fanIn: number, fanOut: number): tf.Variable {
+    const std = initStd(this.init, fanIn, fanOut);
+    const n = shape.reduce((a, b) => a * b, 1);
+    // Uniform on (−√3σ, √3σ) has standard deviation σ.
+    const values = (this.init.distribution ?? 'uniform') === 'uniform'
+      ? this.rng.uniformArray(n, Math.sqrt(3) * std)
+      : this.rng.normalArray(n, std);
+    return this.add(name, tf.tensor(values, shape), true);
+  }
+
+  constant(name: string, shape: number[], value: number, trainable: boolean): tf.Variable {
+    return this.add(name, tf.fill(shape, value), trainable);
+  }
+
+  point(name: string, kind: PointKind): void {
+    if (kind === 'conv' || kind === 'dense') this.weightLayers += 1;
+    this.points.push({ name, kind, depth: this.weightLayers });
+  }
+
+  dispose(): void {
+    for (const v of this.trainable.values()) v.dispose();
+    for (const v of this.state.values()) v.dispose();
+    this.trainable.clear();
+    this.state.clear();
+  }
+}
+
+export type Layer = (x: tf.Tensor, ctx: ForwardContext) => tf.Tensor;
+
+export function conv2d(store: ParameterStore, name: string, o: { inChannels: number; outChannels: number; kernel: number; stride?: number; bias: boolean }): Layer {
+  const k = o.kernel;
+  const kernel = store.weight(`${name}/kernel`, [k, k, o.inChannels, o.outChannels], k * k * o.inChannels, k * k * o.outChannels);
+  const bias = o.bias ? store.constant(`${name}/bias`, [o.outChannels], 0, true) : null;
+  const stride = o.stride ?? 1;
+  store.point(name, 'conv');
+  return (x, ctx) => {
+    let y: tf.Tensor = tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, stride, 'same');
+    if (bias) y = ops.biasAdd(y, bias);
+    return tap(ctx, name, y);
+  };
+}
+
+export function batchNorm(store: ParameterStore, name: string, channels: number, o: { momentum: number; epsilon: number }): Layer {
+  const p: ops.BatchNormParams = {
+    gamma: store.constant(`${name}/gamma`, [channels], 1, true),
+    beta: store.constant(`${name}/beta`, [channels], 0, true),
+    movingMean: store.constant(`${name}/moving_mean`, [channels], 0, false),
+    movingVariance: store.constant(`${name}/moving_variance`, [channels], 1, false),
+  };
+  store.point(name, 'bn');
+  return (x, ctx) =>
+    tap(ctx, name, ops.batchNorm(x, p, { training: ctx.training, updateMovingStats: ctx.updateMovingStats, momentum: o.momentum, epsilon: o.epsilon }));
+}
+
+export function relu(store: ParameterStore, name: string): Layer {
+  store.point(name, 'relu');
+  return (x, ctx) => tap(ctx, name, ops.relu(x));
+}
+
+export function dense(store: ParameterStore, name: string, o: { inFeatures: number; outFeatures: number; kind?: 'dense' | 'logits' }): Layer {
+  const kernel = store.weight(`${name}/kernel`, [o.inFeatures, o.outFeatures], o.inFeatures, o.outFeatures);
+  const bias = store.constant(`${name}/bias`, [o.outFeatures], 0, true);
+  store.point(name, 'dense');
+  return (x, ctx) => tap(ctx, name, ops.biasAdd(tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D), bias));
+}
+
+export function globalAvgPool(store: ParameterStore, name: string): Layer {
+  store.point(name, 'pool');
+  return (x, ctx) => tap(ctx, name, ops.globalAvgPool(x as tf.Tensor4D));
+}
+
+/** Applies layers in order. */
+export function sequence(...layers: Layer[]): Layer {
+  return (x, ctx) => {
+    let y = x;
+    for (const layer of layers) y = layer(y, ctx);
+    return y;
+  };
+}

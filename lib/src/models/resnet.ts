@@ -1,0 +1,75 @@
+/**
+ * The CIFAR ResNet of He et al. (2016), depth 6n + 2, as used by the paper
+ * (ResNet-110 on CIFAR-10): a 3×3 stem, three stages of n basic blocks of
+ * width w, 2w, 4w (the first block of stages 2 and 3 with stride 2), global
+ * average pooling and a linear classifier. Shortcuts are parameter-free
+ * ("option A": subsample, then zero-pad the channels), so that removing BN
+ * removes every normalisation and nothing else.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as ops from '../ops';
+import * as L from './layers';
+import { assembleModel, checkCommonOptions, checkPositiveInt, Model, newStore, ResNetOptions } from './model';
+
+/** x[:, ::2, ::2, :] with the channels zero-padded to `outChannels`, split evenly on both sides. */
+export function optionAShortcut(x: tf.Tensor4D, outChannels: number): tf.Tensor4D {
+  return tf.tidy((): tf.Tensor4D => {
+    let [n, h, w, c] = x.shape;
+    let t: tf.Tensor4D = x;
+    // A reshape and a slice rather than stridedSlice, which has no gradient in tfjs.
+    if (h % 2 || w % 2) {
+      t = tf.pad(t, [[0, 0], [0, h % 2], [0, w % 2], [0, 0]]);
+      h += h % 2;
+      w += w % 2;
+    }
+    const sub: tf.Tensor4D = tf.reshape(tf.slice(tf.reshape(t, [n, h / 2, 2, w / 2, 2, c]), [0, 0, 0, 0, 0, 0], [n, h / 2, 1, w / 2, 1, c]), [n, h / 2, w / 2, c]);
+    const extra = outChannels - c;
+    return extra > 0 ? tf.pad(sub, [[0, 0], [0, 0], [0, 0], [Math.floor(extra / 2), extra - Math.floor(extra / 2)]]) as tf.Tensor4D : sub;
+  });
+}
+
+export function resnet(options: Omit<ResNetOptions, 'family'> & { family?: 'resnet' }): Model {
+  const o: ResNetOptions = { ...options, family: 'resnet' };
+  checkCommonOptions(o, 'resnet');
+  if (!Number.isInteger(o.depth) || o.depth < 8 || (o.depth - 2) % 6 !== 0) {
+    throw new Error(`resnet options: depth must be 6n + 2 with n ≥ 1 (20, 32, 44, 56, 110, …), got ${o.depth}`);
+  }
+  checkPositiveInt(o.width, 'resnet options: width');
+  const blocksPerStage = (o.depth - 2) / 6;
+  const width = o.width ?? 16;
+  const inner = o.norm === 'batch';
+  const bnOpts = { momentum: o.bnMomentum ?? 0.1, epsilon: o.bnEpsilon ?? 1e-5 };
+  const store = newStore(o);
+
+  /** conv → [BN] → ReLU, with ReLU optional (the block's second conv adds the shortcut first). */
+  const convUnit = (name: string, inC: number, outC: number, stride: number): L.Layer[] => {
+    const layers = [L.conv2d(store, name, { inChannels: inC, outChannels: outC, kernel: 3, stride, bias: !inner })];
+    if (inner) layers.push(L.batchNorm(store, name.replace(/conv(\d*)$/, 'bn$1'), outC, bnOpts));
+    return layers;
+  };
+
+  const stem = L.sequence(...convUnit('stem/conv', o.inputShape[2], width, 1), L.relu(store, 'stem/relu'));
+  const blocks: L.Layer[] = [];
+  let channels = width;
+  for (let s = 0; s < 3; s++) {
+    const outC = width * 2 ** s;
+    for (let b = 0; b < blocksPerStage; b++) {
+      const stride = s > 0 && b === 0 ? 2 : 1;
+      const name = `stage${s + 1}/block${b}`;
+      const inC = channels;
+      const branch = L.sequence(...convUnit(`${name}/conv1`, inC, outC, stride), L.relu(store, `${name}/relu1`), ...convUnit(`${name}/conv2`, outC, outC, 1));
+      store.point(name, 'block');
+      blocks.push((x, ctx) => {
+        const y = branch(x, ctx);
+        const shortcut = stride !== 1 || inC !== outC ? optionAShortcut(x as tf.Tensor4D, outC) : x;
+        return L.tap(ctx, name, ops.relu(tf.add(y, shortcut)));
+      });
+      channels = outC;
+    }
+  }
+  const head: L.Layer[] = [];
+  if (o.norm === 'final-only') head.push(L.batchNorm(store, 'final/bn', channels, bnOpts));
+  head.push(L.globalAvgPool(store, 'pool'), L.dense(store, 'logits', { inFeatures: channels, outFeatures: o.numClasses }));
+
+  return assembleModel(o, `resnet${o.depth}-${o.norm}`, store, L.sequence(stem, ...blocks, ...head));
+}
