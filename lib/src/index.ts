@@ -4,5 +4,11 @@
  */
 export * as tf from '@tensorflow/tfjs-core';
 export * from './backend';
+export * from './data';
+export * from './models';
+export * from './train';
 export * from './util/rng';
 export * as ops from './ops';
+
+/** When this copy of lib was loaded: a re-run import cell shows whether an edited lib reached the kernel. */
+export const loadedAt = new Date().toISOString();

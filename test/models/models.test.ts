@@ -133,7 +133,7 @@ describe('initialisation', () => {
   it("the drawn weights have the scheme's standard deviation", () => {
     for (const distribution of ['normal', 'uniform'] as const) {
       const m = mlp({ depth: 1, width: 400, norm: 'none', inputShape: [20, 20, 1], numClasses: 2, init: { scheme: 'he', distribution } });
-      const w = m.trainable.get('layer1/dense/kernel')!.dataSync();
+      const w = Array.from(m.trainable.get('layer1/dense/kernel')!.dataSync());
       const mean = w.reduce((a, b) => a + b, 0) / w.length;
       const sd = Math.sqrt(w.reduce((a, b) => a + (b - mean) ** 2, 0) / w.length);
       assert.ok(Math.abs(sd / Math.sqrt(2 / 400) - 1) < 0.01, `${distribution}: sd ${sd}`);

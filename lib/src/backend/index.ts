@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { registerTrainingGradients } from './gradients';
 import { registerWasmTrainingKernels } from './wasm-kernels';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -82,6 +83,7 @@ export async function initBackend(opts: { backend?: BackendName | 'auto'; quiet?
       reason = `the native TensorFlow backend did not load (${why}); run \`npm run setup\` to build it. Falling back to wasm`;
     }
   }
+  registerTrainingGradients();
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`tfjs could not initialise the ${name} backend`);
   await tf.ready();

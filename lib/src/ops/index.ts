@@ -5,6 +5,7 @@
  * JavaScript-side gradients for them dominate the training step.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedBatchNormTrain, isNativeBackend, nativeBiasAdd, nativeGlobalAvgPool, nativeRelu } from './native';
 
 export interface BatchNormParams {
   gamma: tf.Variable;
@@ -23,8 +24,45 @@ export interface BatchNormOptions {
   momentum?: number;
 }
 
+let fastOpsEnabled = true;
+
+/**
+ * Allow (default) or forbid the native fast paths, e.g. to time or compare
+ * them against the plain formulas on the same backend.
+ */
+export function setFastOps(enabled: boolean): void {
+  fastOpsEnabled = enabled;
+}
+
+/** Whether the ops currently take the native fast paths. */
+export function fastOpsActive(): boolean {
+  return fastOpsEnabled && isNativeBackend();
+}
+
+function fastFor(...ts: tf.Tensor[]): boolean {
+  return fastOpsActive() && ts.every((t) => t.dtype === 'float32');
+}
+
 /** Batch normalisation over all axes but the last (channels-last). */
 export function batchNorm(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): tf.Tensor {
+  // Inference uses tf.batchNorm on every backend: on tfjs-node its forward is
+  // already FusedBatchNorm (is_training=false), one native call.
+  if (opts.training && x.rank >= 2 && fastFor(x, p.gamma, p.beta)) {
+    return fusedBatchNormTrain(x, {
+      gamma: p.gamma,
+      beta: p.beta,
+      movingMean: p.movingMean,
+      movingVariance: p.movingVariance,
+      epsilon: opts.epsilon ?? 1e-5,
+      momentum: opts.momentum ?? 0.1,
+      updateMovingStats: opts.updateMovingStats ?? true,
+    });
+  }
+  return plainBatchNorm(x, p, opts);
+}
+
+/** The plain-tfjs batchNorm, on any backend (the reference for the fast path). */
+export function plainBatchNorm(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): tf.Tensor {
   const eps = opts.epsilon ?? 1e-5;
   if (!opts.training) {
     return tf.tidy(() => tf.batchNorm(x, p.movingMean, p.movingVariance, p.beta, p.gamma, eps));
@@ -48,15 +86,29 @@ export function updateMovingStats(p: BatchNormParams, mean: tf.Tensor, variance:
 }
 
 export function relu(x: tf.Tensor): tf.Tensor {
+  return fastFor(x) ? nativeRelu(x) : plainRelu(x);
+}
+
+export function plainRelu(x: tf.Tensor): tf.Tensor {
   return tf.relu(x);
 }
 
 /** x + b, with b broadcast over the last axis. */
 export function biasAdd(x: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  // TF's BiasAdd wants x of rank ≥ 2 and b of exactly [C].
+  if (x.rank >= 2 && b.rank === 1 && b.shape[0] === x.shape[x.rank - 1] && fastFor(x, b)) return nativeBiasAdd(x, b);
+  return plainBiasAdd(x, b);
+}
+
+export function plainBiasAdd(x: tf.Tensor, b: tf.Tensor): tf.Tensor {
   return tf.add(x, b);
 }
 
 /** Mean over height and width: [N, H, W, C] → [N, C]. */
 export function globalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
+  return x.rank === 4 && fastFor(x) ? nativeGlobalAvgPool(x) : plainGlobalAvgPool(x);
+}
+
+export function plainGlobalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
   return tf.mean(x, [1, 2]);
 }

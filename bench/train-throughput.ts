@@ -1,0 +1,187 @@
+/**
+ * `npm run bench`: training throughput of ResNet-20 (batch 128, 32×32×3
+ * input as in CIFAR-10, SGD with momentum 0.9 and weight decay 1e-4), with BN
+ * and without, on the active backend. One JSON line per configuration.
+ *
+ *   npm run bench                       bnlab on the active backend
+ *   npm run bench -- --against torch    also PyTorch CPU (2 threads), default
+ *                                       and best configurations, and the ratios
+ *   npm run bench -- --profile          where one step's time goes, per kernel
+ *   options: --steps N (timed, default 30) --warmup N (default 5)
+ *            --batch N (default 128) --norms batch,none
+ *
+ * Each model runs in a fresh process (this script re-runs itself with
+ * --one), for bnlab and PyTorch alike: a model that runs after another in
+ * the same process inherits a grown heap and looks faster.
+ *
+ * FLOPs: ResNet-20 forward is 40.55 M multiply-adds per image (counted from
+ * the conv and dense layers the model runs, see countForwardMacs; the 40.8 M
+ * often quoted adds option-B 1×1 projection shortcuts, which these parameter-free
+ * option-A shortcuts do not have). A training
+ * step is taken as 3 forward passes (forward, and the backward pass's two
+ * products per layer: gradients of the inputs and of the weights), at 2 FLOPs
+ * per multiply-add: 3 × 2 × 40.55 M × 128 ≈ 31.1 GFLOP per step.
+ */
+import { spawnSync } from 'node:child_process';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../lib/src/backend';
+import { countForwardMacs, Norm, resnet } from '../lib/src/models';
+import { SgdMomentum } from '../lib/src/train/optimizer';
+import { trainStep } from '../lib/src/train/loop';
+import { Rng } from '../lib/src/util/rng';
+
+interface Args {
+  against: string | null;
+  steps: number;
+  warmup: number;
+  batch: number;
+  norms: Norm[];
+  profile: boolean;
+  one: Norm | null;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { against: null, steps: 30, warmup: 5, batch: 128, norms: ['batch', 'none'], profile: false, one: null };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const v = () => {
+      const x = argv[++i];
+      if (x === undefined) throw new Error(`${k} needs a value`);
+      return x;
+    };
+    if (k === '--against') a.against = v();
+    else if (k === '--steps') a.steps = Number(v());
+    else if (k === '--warmup') a.warmup = Number(v());
+    else if (k === '--batch') a.batch = Number(v());
+    else if (k === '--norms') a.norms = v().split(',') as Norm[];
+    else if (k === '--profile') a.profile = true;
+    else if (k === '--one') a.one = v() as Norm;
+    else throw new Error(`unknown option ${k}; see the header of bench/train-throughput.ts`);
+  }
+  for (const n of [a.steps, a.warmup, a.batch]) if (!Number.isInteger(n) || n < 0) throw new Error(`--steps, --warmup and --batch take whole numbers, got ${n}`);
+  if (a.steps < 5) throw new Error('--steps must be at least 5 for a meaningful median');
+  if (a.against !== null && a.against !== 'torch') throw new Error(`--against takes 'torch', got ${a.against}`);
+  return a;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((p, q) => p - q);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Times one configuration in this process and returns its JSON record. */
+async function benchOne(norm: Norm, a: Args): Promise<Record<string, unknown>> {
+  const backend = await initBackend({ quiet: true });
+  const inputShape: [number, number, number] = [32, 32, 3];
+  const model = resnet({ depth: 20, norm, inputShape, numClasses: 10, seed: 1 });
+  const macs = countForwardMacs(model).perImageForward;
+  const optimizer = new SgdMomentum(model.trainable, { learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4 });
+  // Synthetic data: data loading is not what is measured (PyTorch's side does the same).
+  const rng = new Rng(7);
+  const x = tf.tensor4d(rng.normalArray(a.batch * 32 * 32 * 3), [a.batch, ...inputShape]);
+  const labels = tf.tensor1d(Int32Array.from({ length: a.batch }, () => rng.int(10)), 'int32');
+  const y = tf.oneHot(labels, 10) as tf.Tensor2D;
+  const times: number[] = [];
+  const step = () => {
+    const t0 = performance.now();
+    const { loss, accuracy } = trainStep(model, optimizer, x, y, 0.1);
+    loss.dataSync(); // waits for the step to finish
+    loss.dispose();
+    accuracy.dispose();
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < a.warmup; i++) step();
+  let profile: { kernel: string; ms: number; calls: number }[] | undefined;
+  if (a.profile) {
+    const info = await tf.profile(() => {
+      step();
+    });
+    const byKernel = new Map<string, { ms: number; calls: number }>();
+    for (const k of info.kernels) {
+      const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+      e.ms += Number(await k.kernelTimeMs) || 0;
+      e.calls += 1;
+      byKernel.set(k.name, e);
+    }
+    profile = [...byKernel.entries()].map(([kernel, e]) => ({ kernel, ms: +e.ms.toFixed(2), calls: e.calls })).sort((p, q) => q.ms - p.ms);
+  }
+  for (let i = 0; i < a.steps; i++) times.push(step());
+  const ms = median(times);
+  const flopPerStep = 3 * 2 * macs * a.batch;
+  x.dispose();
+  labels.dispose();
+  y.dispose();
+  optimizer.dispose();
+  model.dispose();
+  return {
+    framework: 'bnlab',
+    backend: backend.name,
+    libtensorflow: backend.libtensorflowVersion,
+    model: 'resnet20',
+    norm,
+    input: inputShape,
+    batch: a.batch,
+    imagesPerSec: +((a.batch * 1000) / ms).toFixed(1),
+    msPerStep: +ms.toFixed(1),
+    gflopsPerSec: +(flopPerStep / ms / 1e6).toFixed(2),
+    macsPerImageForward: macs,
+    gflopPerStep: +(flopPerStep / 1e9).toFixed(2),
+    steps: a.steps,
+    warmup: a.warmup,
+    ...(profile ? { profile } : {}),
+  };
+}
+
+function runChild(norm: Norm, argv: string[]): Record<string, unknown> {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, ...argv, '--one', norm], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { TF_CPP_MIN_LOG_LEVEL: '2', ...process.env },
+    cwd: path.resolve(__dirname, '..'),
+  });
+  if (r.status !== 0) throw new Error(`the bnlab ${norm} benchmark process exited with ${r.status ?? r.signal}`);
+  const line = r.stdout.toString().trim().split('\n').pop()!;
+  return JSON.parse(line);
+}
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const a = parseArgs(argv);
+  if (a.one) {
+    process.stdout.write(JSON.stringify(await benchOne(a.one, a)) + '\n');
+    return;
+  }
+  const childArgv = argv.filter((x, i) => !(x === '--against' || argv[i - 1] === '--against'));
+  console.error(`[bench] ResNet-20, batch ${a.batch}, ${a.warmup} warm-up + ${a.steps} timed steps per model, each in a fresh process; ${os.cpus().length} cores`);
+  const ours = new Map<Norm, Record<string, unknown>>();
+  for (const norm of a.norms) {
+    const rec = runChild(norm, childArgv);
+    ours.set(norm, rec);
+    console.log(JSON.stringify(rec));
+  }
+  if (a.against === 'torch') {
+    const torch = await import('./torch');
+    await torch.ensureTorch(path.resolve(__dirname, '..'));
+    for (const norm of a.norms) {
+      for (const config of torch.TORCH_CONFIGS) {
+        const rec = await torch.runTorchBench({ norm, config, steps: a.steps, warmup: a.warmup, batch: a.batch, threads: 2 });
+        console.log(JSON.stringify(rec));
+        const mine = ours.get(norm)!;
+        console.log(JSON.stringify({
+          compare: `bnlab/${rec.framework}-${config.name}`,
+          norm,
+          ratio: +((mine.imagesPerSec as number) / (rec.imagesPerSec as number)).toFixed(3),
+          bnlabMsPerStep: mine.msPerStep,
+          torchMsPerStep: rec.msPerStep,
+        }));
+      }
+    }
+  }
+}
+
+main().catch((err) => {
+  console.error(`[bench] ${err.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,199 @@
+/**
+ * Fast paths for the native backend (@tensorflow/tfjs-node): each op calls
+ * TensorFlow's own fused forward and backward kernels through the backend's
+ * `executeSingleOutput` / `executeMultipleOutputs`, wrapped in tf.customGrad.
+ *
+ * Why: on tfjs-node every tfjs op is one call into the TF C library, and the
+ * gradients of batchNorm, relu, mean and add are written in tfjs as chains of
+ * small ops (some building large arrays of ones in JavaScript). One fused TF
+ * kernel per direction replaces ~85 native calls per BN layer.
+ *
+ * Everything here requires `tf.getBackend() === 'tensorflow'`; ./index.ts
+ * chooses between these and the plain formulas.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** The subset of tfjs-node's binding used here (see tfjs_binding.d.ts). */
+interface TfBinding {
+  TF_FLOAT: number;
+  TF_INT32: number;
+  TF_ATTR_STRING: number;
+  TF_ATTR_INT: number;
+  TF_ATTR_FLOAT: number;
+  TF_ATTR_BOOL: number;
+  TF_ATTR_TYPE: number;
+  TF_ATTR_SHAPE: number;
+}
+
+export interface OpAttr {
+  name: string;
+  type: number;
+  value: boolean | number | string | number[];
+}
+
+/** The subset of NodeJSKernelBackend used here (nodejs_kernel_backend.d.ts). */
+export interface NativeBackend {
+  binding: TfBinding;
+  executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.TensorInfo[]): tf.Tensor;
+  executeMultipleOutputs(name: string, attrs: OpAttr[], inputs: tf.TensorInfo[], numOutputs: number): tf.Tensor[];
+}
+
+export function isNativeBackend(): boolean {
+  return tf.getBackend() === 'tensorflow';
+}
+
+/** The active backend as tfjs-node's; throws elsewhere. */
+export function nativeBackend(): NativeBackend {
+  if (!isNativeBackend()) throw new Error(`bnlab native ops need the 'tensorflow' backend, not '${tf.getBackend()}'`);
+  return tf.backend() as unknown as NativeBackend;
+}
+
+/** Attribute builders. tfjs-node's binding takes int lists for TF_ATTR_INT (AvgPool's ksize). */
+export const attr = {
+  type: (b: TfBinding, name: string, dtype: number = b.TF_FLOAT): OpAttr => ({ name, type: b.TF_ATTR_TYPE, value: dtype }),
+  float: (b: TfBinding, name: string, value: number): OpAttr => ({ name, type: b.TF_ATTR_FLOAT, value }),
+  bool: (b: TfBinding, name: string, value: boolean): OpAttr => ({ name, type: b.TF_ATTR_BOOL, value }),
+  str: (b: TfBinding, name: string, value: string): OpAttr => ({ name, type: b.TF_ATTR_STRING, value }),
+  ints: (b: TfBinding, name: string, value: number[]): OpAttr => ({ name, type: b.TF_ATTR_INT, value }),
+  shape: (b: TfBinding, name: string, value: number[]): OpAttr => ({ name, type: b.TF_ATTR_SHAPE, value }),
+};
+
+// ---------------------------------------------------------------- batch norm
+
+export interface NativeBatchNormArgs {
+  gamma: tf.Tensor;
+  beta: tf.Tensor;
+  movingMean: tf.Variable;
+  movingVariance: tf.Variable;
+  epsilon: number;
+  /** Weight of the batch in the moving averages (PyTorch's convention). */
+  momentum: number;
+  updateMovingStats: boolean;
+}
+
+/**
+ * Training-mode batch norm over all axes but the last, by FusedBatchNormV3
+ * (is_training=true) forward and FusedBatchNormGradV3 backward.
+ *
+ * The moving statistics come out of the same kernel: with
+ * exponential_avg_factor = m, TF's CPU kernel returns
+ * (1 − m)·moving + m·batch for the mean and for the Bessel-corrected
+ * variance, which is exactly the plain updateMovingStats. Without an update
+ * the factor is 1 and those outputs are dropped.
+ *
+ * Inputs of rank other than 4 are viewed as [N, 1, rest, C] (the statistics
+ * are over every axis but the last either way); the reshapes sit outside the
+ * custom gradient so tfjs differentiates them.
+ */
+export function fusedBatchNormTrain(x: tf.Tensor, a: NativeBatchNormArgs): tf.Tensor {
+  const c = x.shape[x.rank - 1];
+  if (x.rank === 4) return fusedBatchNorm4D(x as tf.Tensor4D, a);
+  return tf.tidy(() => {
+    const rest = x.shape.slice(1, -1).reduce((s, d) => s * d, 1);
+    const y4 = fusedBatchNorm4D(tf.reshape(x, [x.shape[0], 1, rest, c]), a);
+    return tf.reshape(y4, x.shape);
+  });
+}
+
+function fusedBatchNorm4D(x: tf.Tensor4D, a: NativeBatchNormArgs): tf.Tensor4D {
+  const be = nativeBackend();
+  const b = be.binding;
+  const common = [attr.type(b, 'T'), attr.type(b, 'U'), attr.float(b, 'epsilon', a.epsilon), attr.str(b, 'data_format', 'NHWC'), attr.bool(b, 'is_training', true)];
+  const fwdAttrs = [...common, attr.float(b, 'exponential_avg_factor', a.updateMovingStats ? a.momentum : 1)];
+  const f = tf.customGrad((xs, gamma, beta, save) => {
+    const [y, runMean, runVar, rs1, rs2, rs3] = be.executeMultipleOutputs(
+      'FusedBatchNormV3',
+      fwdAttrs,
+      [xs as tf.Tensor, gamma as tf.Tensor, beta as tf.Tensor, a.movingMean, a.movingVariance],
+      6,
+    );
+    if (a.updateMovingStats) {
+      a.movingMean.assign(runMean);
+      a.movingVariance.assign(runVar);
+    }
+    // On CPU reserve_space_1/2 are the batch mean and the biased variance
+    // (reserve_space_3 is empty); the gradient kernel wants them back. The
+    // engine clones and keeps these only while a tape records, and disposes
+    // them after backprop; everything else here dies with customGrad's tidy.
+    (save as tf.GradSaveFunc)([xs as tf.Tensor, gamma as tf.Tensor, rs1, rs2, rs3]);
+    return {
+      value: y as tf.Tensor4D,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [dx, dGamma, dBeta, rs4, rs5] = be.executeMultipleOutputs('FusedBatchNormGradV3', common, [dy, ...saved], 5);
+        tf.dispose([rs4, rs5]);
+        return [dx, dGamma, dBeta];
+      },
+    };
+  });
+  return f(x, a.gamma, a.beta);
+}
+
+// ---------------------------------------------------------------- relu
+
+/** Relu forward; ReluGrad(dy, y) backward (y > 0 exactly where x > 0). */
+export function nativeRelu(x: tf.Tensor): tf.Tensor {
+  const be = nativeBackend();
+  const T = [attr.type(be.binding, 'T')];
+  const f = tf.customGrad((xs, save) => {
+    const y = be.executeSingleOutput('Relu', T, [xs as tf.Tensor]);
+    (save as tf.GradSaveFunc)([y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => be.executeSingleOutput('ReluGrad', T, [dy, saved[0]]),
+    };
+  });
+  return f(x);
+}
+
+// ---------------------------------------------------------------- bias
+
+/** BiasAdd forward; dy and BiasAddGrad(dy) (its sum over all but the last axis) backward. */
+export function nativeBiasAdd(x: tf.Tensor, bias: tf.Tensor): tf.Tensor {
+  const be = nativeBackend();
+  const attrs = [attr.type(be.binding, 'T'), attr.str(be.binding, 'data_format', 'NHWC')];
+  const f = tf.customGrad((xs, bs) => ({
+    value: be.executeSingleOutput('BiasAdd', attrs, [xs as tf.Tensor, bs as tf.Tensor]),
+    // tf.clone makes a new handle on dy's data without a native call, so the
+    // tape never holds one tensor object as two different gradients.
+    gradFunc: (dy: tf.Tensor) => [tf.clone(dy), be.executeSingleOutput('BiasAddGrad', attrs, [dy])],
+  }));
+  return f(x, bias);
+}
+
+// ---------------------------------------------------------------- global average pooling
+
+/**
+ * AvgPool with the window the whole image ([N,H,W,C] → [N,1,1,C], then a
+ * reshape to [N,C]) forward, AvgPoolGrad backward. tfjs's Mean gradient
+ * instead fills an [N,H,W,C] array of ones in JavaScript every step.
+ * ksize/strides are int-list attributes, which tfjs-node's binding passes
+ * (its own AvgPool kernel does the same).
+ */
+export function nativeGlobalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
+  const be = nativeBackend();
+  const b = be.binding;
+  const [n, h, w, c] = x.shape;
+  const attrs = [
+    attr.type(b, 'T'),
+    attr.ints(b, 'ksize', [1, h, w, 1]),
+    attr.ints(b, 'strides', [1, 1, 1, 1]),
+    attr.str(b, 'padding', 'VALID'),
+    attr.str(b, 'data_format', 'NHWC'),
+  ];
+  const f = tf.customGrad((xs) => {
+    const pooled = be.executeSingleOutput('AvgPool', attrs, [xs as tf.Tensor]);
+    return {
+      value: tf.reshape(pooled, [n, c]) as tf.Tensor2D,
+      gradFunc: (dy: tf.Tensor2D) => {
+        // customGrad runs gradFunc in the whole backward pass's scope, so
+        // intermediates are freed here rather than at its end.
+        const shape = tf.tensor1d([n, h, w, c], 'int32');
+        const dy4 = tf.reshape(dy, [n, 1, 1, c]);
+        const dx = be.executeSingleOutput('AvgPoolGrad', attrs, [shape, dy4]);
+        tf.dispose([shape, dy4]);
+        return dx;
+      },
+    };
+  });
+  return f(x);
+}

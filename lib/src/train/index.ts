@@ -1,0 +1,4 @@
+export * from './loop';
+export * from './optimizer';
+export * from './progress';
+export * from './schedule';

@@ -1,0 +1,290 @@
+/**
+ * The native fast paths (lib/src/ops/native.ts) against the plain-tfjs
+ * formulas on the native backend: forward values, gradients with respect
+ * to every input (under a random weighting of the output, so that every
+ * output element matters differently), BN's running statistics, and tensor
+ * hygiene. Shapes are small and odd so that no axis can be confused with
+ * another.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend } from '../../lib/src/backend';
+import * as ops from '../../lib/src/ops';
+import { assertClose, liveTensors } from './helpers';
+
+const TOL = 1e-4;
+
+before(async () => {
+  await initBackend({ backend: 'tensorflow', quiet: true });
+  assert.ok(ops.fastOpsActive(), 'the fast paths are active on the native backend');
+});
+
+after(() => ops.setFastOps(true));
+
+let seed = 100;
+const normal = (shape: number[], mean = 0, std = 1) => tf.randomNormal(shape, mean, std, 'float32', seed++);
+
+function bnParams(c: number): ops.BatchNormParams {
+  return {
+    gamma: tf.variable(tf.randomUniform([c], 0.5, 1.5, 'float32', seed++)),
+    beta: tf.variable(normal([c])),
+    movingMean: tf.variable(normal([c], 0, 0.3), false),
+    movingVariance: tf.variable(tf.randomUniform([c], 0.5, 2, 'float32', seed++), false),
+  };
+}
+
+/** An independent copy, so the fast and the plain path each update their own statistics. */
+function copyParams(p: ops.BatchNormParams): ops.BatchNormParams {
+  return {
+    gamma: tf.variable(p.gamma.clone()),
+    beta: tf.variable(p.beta.clone()),
+    movingMean: tf.variable(p.movingMean.clone(), false),
+    movingVariance: tf.variable(p.movingVariance.clone(), false),
+  };
+}
+
+function disposeParams(...ps: ops.BatchNormParams[]): void {
+  for (const p of ps) tf.dispose([p.gamma, p.beta, p.movingMean, p.movingVariance]);
+}
+
+/** Σ w ⊙ f(inputs) and its gradients w.r.t. every input. */
+function weightedGrads(f: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], w: tf.Tensor): { value: tf.Tensor; grads: tf.Tensor[] } {
+  return tf.valueAndGrads((...xs: tf.Tensor[]) => tf.sum(tf.mul(f(...xs), w)))(inputs);
+}
+
+/** Runs fast and plain on the same inputs and compares output and every gradient. */
+function compare(name: string, fast: (...xs: tf.Tensor[]) => tf.Tensor, plain: (...xs: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[]): void {
+  tf.tidy(() => {
+    const yFast = fast(...inputs);
+    const yPlain = plain(...inputs);
+    assertClose(yFast, yPlain, TOL, `${name} forward`);
+    const w = normal(yPlain.shape);
+    const a = weightedGrads(fast, inputs, w);
+    const b = weightedGrads(plain, inputs, w);
+    assertClose(a.value, b.value, TOL, `${name} weighted sum`);
+    a.grads.forEach((g, i) => assertClose(g, b.grads[i], TOL, `${name} gradient w.r.t. input ${i}`));
+  });
+}
+
+async function kernelsRun(f: () => tf.Tensor): Promise<string[]> {
+  const info = await tf.profile(() => f());
+  return info.kernelNames;
+}
+
+describe('batchNorm, training mode', () => {
+  for (const shape of [
+    [3, 5, 4, 7],
+    [2, 3, 1, 5],
+    [6, 5],
+    [4, 3, 5],
+  ]) {
+    it(`matches the plain formula on [${shape}]: output and gradients w.r.t. x, γ, β`, () => {
+      const c = shape[shape.length - 1];
+      const p = bnParams(c);
+      const q = copyParams(p);
+      const x = normal(shape, 0.7, 2);
+      // γ and β are passed as inputs so tf.grads differentiates them; the
+      // moving statistics stay each path's own.
+      const withStats = (pp: ops.BatchNormParams, f: typeof ops.batchNorm) => (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        f(xs, { ...pp, gamma: g as tf.Variable, beta: b as tf.Variable }, { training: true, updateMovingStats: false });
+      compare(`batchNorm [${shape}]`, withStats(p, ops.batchNorm), withStats(q, ops.plainBatchNorm), [x, p.gamma, p.beta]);
+      x.dispose();
+      disposeParams(p, q);
+    });
+  }
+
+  it('takes the fused kernel: no moments ops on the tape', async () => {
+    const p = bnParams(3);
+    const x = normal([2, 2, 2, 3]);
+    const fast = await kernelsRun(() => ops.batchNorm(x, p, { training: true, updateMovingStats: false }));
+    const plain = await kernelsRun(() => ops.plainBatchNorm(x, p, { training: true, updateMovingStats: false }));
+    assert.ok(plain.includes('Mean'), `plain runs Mean: ${plain}`);
+    assert.ok(!fast.includes('Mean') && !fast.includes('FusedBatchNorm'), `fast runs neither Mean nor tfjs's FusedBatchNorm: ${fast}`);
+    x.dispose();
+    disposeParams(p);
+  });
+
+  for (const momentum of [0.1, 0.35]) {
+    it(`keeps the same running statistics as the plain version over 3 steps (momentum ${momentum}), for rank 4 and rank 2`, () => {
+      for (const shape of [
+        [3, 5, 4, 7],
+        [6, 5],
+      ]) {
+        const c = shape[shape.length - 1];
+        const p = bnParams(c);
+        const q = copyParams(p);
+        for (let step = 0; step < 3; step++) {
+          const x = normal(shape, step - 1, 1 + step);
+          tf.dispose([
+            ops.batchNorm(x, p, { training: true, momentum }),
+            ops.plainBatchNorm(x, q, { training: true, momentum }),
+          ]);
+          x.dispose();
+        }
+        assertClose(p.movingMean, q.movingMean, 1e-5, `moving mean [${shape}]`);
+        assertClose(p.movingVariance, q.movingVariance, 1e-5, `moving variance [${shape}]`);
+        disposeParams(p, q);
+      }
+    });
+  }
+
+  it('updates the running statistics under tf.grads too, once per forward', () => {
+    const p = bnParams(4);
+    const q = copyParams(p);
+    const x = normal([5, 3, 2, 4], 1, 2);
+    const w = normal([5, 3, 2, 4]);
+    tf.tidy(() => {
+      tf.grads((xs: tf.Tensor) => tf.sum(tf.mul(ops.batchNorm(xs, p, { training: true }), w)))([x]);
+      ops.plainBatchNorm(x, q, { training: true });
+    });
+    assertClose(p.movingMean, q.movingMean, 1e-5, 'moving mean');
+    assertClose(p.movingVariance, q.movingVariance, 1e-5, 'moving variance');
+    tf.dispose([x, w]);
+    disposeParams(p, q);
+  });
+
+  it('updateMovingStats: false leaves the running statistics bit-for-bit untouched', () => {
+    for (const shape of [
+      [3, 5, 4, 7],
+      [6, 7],
+    ]) {
+      const p = bnParams(7);
+      const mean0 = Array.from(p.movingMean.dataSync());
+      const var0 = Array.from(p.movingVariance.dataSync());
+      const x = normal(shape, 2, 3);
+      const w = normal(shape);
+      tf.tidy(() => {
+        ops.batchNorm(x, p, { training: true, updateMovingStats: false });
+        tf.grads((xs: tf.Tensor) => tf.sum(tf.mul(ops.batchNorm(xs, p, { training: true, updateMovingStats: false }), w)))([x]);
+      });
+      assert.deepEqual(Array.from(p.movingMean.dataSync()), mean0);
+      assert.deepEqual(Array.from(p.movingVariance.dataSync()), var0);
+      tf.dispose([x, w]);
+      disposeParams(p);
+    }
+  });
+
+  it('handles a batch of one value per channel (N·H·W = 1) like the plain version', () => {
+    const p = bnParams(3);
+    const q = copyParams(p);
+    const x = normal([1, 1, 1, 3]);
+    tf.tidy(() => assertClose(ops.batchNorm(x, p, { training: true }), ops.plainBatchNorm(x, q, { training: true }), TOL, 'output'));
+    assertClose(p.movingVariance, q.movingVariance, 1e-5, 'moving variance');
+    x.dispose();
+    disposeParams(p, q);
+  });
+});
+
+describe('batchNorm, inference mode', () => {
+  for (const shape of [
+    [3, 5, 4, 7],
+    [6, 7],
+  ]) {
+    it(`normalises [${shape}] with the moving statistics and leaves them alone`, () => {
+      const p = bnParams(7);
+      const x = normal(shape, 1, 2);
+      const mean0 = Array.from(p.movingMean.dataSync());
+      tf.tidy(() => {
+        const y = ops.batchNorm(x, p, { training: false });
+        const byHand = tf.add(tf.mul(tf.div(tf.sub(x, p.movingMean), tf.sqrt(tf.add(p.movingVariance, 1e-5))), p.gamma), p.beta);
+        assertClose(y, byHand, TOL, 'inference output');
+      });
+      assert.deepEqual(Array.from(p.movingMean.dataSync()), mean0);
+      x.dispose();
+      disposeParams(p);
+    });
+  }
+});
+
+describe('relu', () => {
+  for (const shape of [
+    [3, 5, 4, 7],
+    [5, 3],
+    [7],
+  ]) {
+    it(`matches tf.relu on [${shape}], forward and gradient`, () => {
+      const x = normal(shape);
+      compare(`relu [${shape}]`, ops.relu, ops.plainRelu, [x]);
+      x.dispose();
+    });
+  }
+});
+
+describe('biasAdd', () => {
+  for (const shape of [
+    [3, 5, 4, 7],
+    [5, 3],
+    [2, 3, 5],
+  ]) {
+    it(`matches x + b on [${shape}], gradients w.r.t. x and b`, () => {
+      const x = normal(shape);
+      const b = normal([shape[shape.length - 1]]);
+      compare(`biasAdd [${shape}]`, ops.biasAdd, ops.plainBiasAdd, [x, b]);
+      tf.dispose([x, b]);
+    });
+  }
+});
+
+describe('globalAvgPool', () => {
+  for (const shape of [
+    [3, 5, 4, 7],
+    [2, 1, 1, 3],
+    [1, 3, 6, 2],
+  ]) {
+    it(`matches the mean over H and W on [${shape}], forward and gradient`, () => {
+      const x = normal(shape);
+      compare(`globalAvgPool [${shape}]`, (t) => ops.globalAvgPool(t as tf.Tensor4D), (t) => ops.plainGlobalAvgPool(t as tf.Tensor4D), [x]);
+      x.dispose();
+    });
+  }
+});
+
+describe('tensor hygiene', () => {
+  it('repeated forward and backward passes leave the tfjs and native tensor counts flat', () => {
+    const p = bnParams(5);
+    const x = normal([3, 4, 2, 5]);
+    const bias = normal([5]);
+    const w = normal([3, 5]);
+    const net = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
+      const pp = { ...p, gamma: g as tf.Variable, beta: b as tf.Variable };
+      const h = ops.relu(ops.biasAdd(ops.batchNorm(xs, pp, { training: true }), c));
+      const z = ops.batchNorm(tf.reshape(ops.globalAvgPool(h as tf.Tensor4D), [3, 5]), pp, { training: true, updateMovingStats: false });
+      return tf.sum(tf.mul(z, w));
+    };
+    const once = () => {
+      const { value, grads } = tf.valueAndGrads(net)([x, p.gamma, p.beta, bias]);
+      tf.dispose([value, ...grads]);
+      // Forward only, with no tape: customGrad must save nothing then. (The
+      // tidy frees net's intermediates, which are ordinary tracked tensors;
+      // kept tensors, the kind a leaking custom gradient leaves, survive it.)
+      tf.tidy(() => {
+        net(x, p.gamma, p.beta, bias);
+      });
+      ops.batchNorm(x, p, { training: false }).dispose();
+    };
+    once();
+    const start = liveTensors();
+    for (let i = 0; i < 3; i++) {
+      once();
+      assert.deepEqual(liveTensors(), start, `after pass ${i + 1}`);
+    }
+    tf.dispose([x, bias, w]);
+    disposeParams(p);
+  });
+});
+
+describe('setFastOps(false)', () => {
+  it('routes every op to the plain formula', async () => {
+    const x = normal([2, 2, 2, 3]);
+    ops.setFastOps(false);
+    try {
+      assert.equal(ops.fastOpsActive(), false);
+      const k = await kernelsRun(() => ops.globalAvgPool(x as tf.Tensor4D));
+      assert.ok(k.includes('Mean'), `plain pooling runs Mean: ${k}`);
+    } finally {
+      ops.setFastOps(true);
+    }
+    x.dispose();
+  });
+});
