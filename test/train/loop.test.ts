@@ -26,6 +26,7 @@ describe('train', () => {
     const m = small();
     const r = await train(m, fashion, { epochs: 2, batchSize: 50, learningRate: 0.05, seed: 1 });
     assert.equal(r.status, 'completed');
+    assert.equal(r.backend.name, tf.getBackend());
     assert.equal(r.epochs.length, 2);
     assert.equal(r.totalSteps, 2 * 24);
     assert.ok(r.final!.testAccuracy > 0.6, `test accuracy ${r.final!.testAccuracy}`);

@@ -5,6 +5,7 @@
  * exactly that), so it ends with status 'diverged', never with an exception.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { activeBackend, BackendInfo } from '../backend';
 import { augmentBatch, Dataset, iterateBatches, toTensors } from '../data';
 import { Model } from '../models';
 import { Rng } from '../util/rng';
@@ -63,6 +64,8 @@ export interface TrainResult {
   final: { testLoss: number; testAccuracy: number; trainLoss: number; trainAccuracy: number } | null;
   totalSteps: number;
   seconds: number;
+  /** The backend the run trained on, with its libtensorflow version on the native one. */
+  backend: BackendInfo;
 }
 
 export interface TrainCallbacks {
@@ -112,6 +115,7 @@ export async function evaluate(model: Model, data: Dataset, batchSize = 500): Pr
  */
 export async function train(model: Model, data: { train: Dataset; test: Dataset }, config: TrainConfig, callbacks: TrainCallbacks = {}): Promise<TrainResult> {
   checkTrainConfig(config);
+  activeBackend(); // fail early, with the fix in the message, if no backend was chosen
   const t0 = Date.now();
   const schedule = config.schedule ?? { kind: 'constant' };
   const divergenceLoss = config.divergenceLoss ?? 1e3;
@@ -192,6 +196,7 @@ export async function train(model: Model, data: { train: Dataset; test: Dataset 
     final: last && !divergence ? { testLoss: last.testLoss, testAccuracy: last.testAccuracy, trainLoss: last.trainLoss, trainAccuracy: last.trainAccuracy } : null,
     totalSteps: step,
     seconds: (Date.now() - t0) / 1000,
+    backend: activeBackend(),
   };
 }
 
