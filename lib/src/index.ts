@@ -12,3 +12,6 @@ export * as ops from './ops';
 
 /** When this copy of lib was loaded: a re-run import cell shows whether an edited lib reached the kernel. */
 export const loadedAt = new Date().toISOString();
+export * from './charts';
+export * from './display';
+export * from './store';
