@@ -1,0 +1,12 @@
+/**
+ * Instrumentation: named per-layer statistics recorded without the model
+ * knowing (forward and backward hooks on its named points), returned as tidy
+ * rows ready for charts.
+ */
+export * from './stats';
+export * from './hooks';
+export * from './moments';
+export * from './gradients';
+export * from './step';
+export * from './curves';
+export * from './spectra';
