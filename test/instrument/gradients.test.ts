@@ -29,17 +29,19 @@ const snapshot = (m: Model) => new Map([...m.trainable, ...m.state].map(([k, v])
 function batch(n: number, shape: [number, number, number], classes: number, seed = 1): { x: tf.Tensor4D; y: tf.Tensor2D } {
   return tf.tidy(() => ({
     x: tf.randomNormal([n, ...shape], 0, 1, 'float32', seed) as tf.Tensor4D,
-    y: tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => i % classes), 'int32'), classes).asType('float32') as tf.Tensor2D,
+    y: tf.cast(tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => i % classes), 'int32'), classes), 'float32') as tf.Tensor2D,
   }));
 }
 
 /** Gradients of the mean cross-entropy with respect to named parameters, the plain way (BN in training mode, no moving-stat update). */
 function directGrads(m: Model, x: tf.Tensor, y: tf.Tensor2D, names: string[]): Map<string, Float32Array> {
-  return tf.tidy(() => {
+  const out = new Map<string, Float32Array>();
+  tf.tidy(() => {
     const vars = names.map((n) => m.trainable.get(n)!);
     const { grads } = tf.variableGrads(() => crossEntropy(y, m.apply(x, { training: true, updateMovingStats: false })), vars);
-    return new Map(names.map((n, i) => [n, grads[vars[i].name].dataSync() as Float32Array]));
+    names.forEach((n, i) => out.set(n, grads[vars[i].name].dataSync() as Float32Array));
   });
+  return out;
 }
 
 function assertArraysClose(a: ArrayLike<number>, b: ArrayLike<number>, relTol: number, what: string): void {

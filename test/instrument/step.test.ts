@@ -19,7 +19,7 @@ const snapshot = (m: Model) => new Map([...m.trainable, ...m.state].map(([k, v])
 function batch(n: number, shape: [number, number, number], classes: number, seed = 1): { x: tf.Tensor4D; y: tf.Tensor2D } {
   return tf.tidy(() => ({
     x: tf.randomNormal([n, ...shape], 0, 1, 'float32', seed) as tf.Tensor4D,
-    y: tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => i % classes), 'int32'), classes).asType('float32') as tf.Tensor2D,
+    y: tf.cast(tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => i % classes), 'int32'), classes), 'float32') as tf.Tensor2D,
   }));
 }
 
