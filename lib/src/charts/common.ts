@@ -211,13 +211,8 @@ export function naturalOrder(rows: readonly Row[], field: string): unknown[] {
   return values.sort((a, b) => collator.compare(String(a), String(b)));
 }
 
-/**
- * Axis settings for a log scale over these values: when they span two
- * decades or more, only powers of ten get labels (Vega would also label
- * 2× and 5× steps where they fit, which reads as clutter); over a narrower
- * range the in-between labels are all there is.
- */
-export function logAxis(values: Iterable<unknown>): Json {
+/** The smallest and largest finite positive numbers among `values` ([∞, −∞] if none): what a log scale can show. */
+export function positiveRange(values: Iterable<unknown>): [number, number] {
   let lo = Infinity;
   let hi = -Infinity;
   for (const v of values) {
@@ -226,6 +221,17 @@ export function logAxis(values: Iterable<unknown>): Json {
       hi = Math.max(hi, v);
     }
   }
+  return [lo, hi];
+}
+
+/**
+ * Axis settings for a log scale over these values: when they span two
+ * decades or more, only powers of ten get labels (Vega would also label
+ * 2× and 5× steps where they fit, which reads as clutter); over a narrower
+ * range the in-between labels are all there is.
+ */
+export function logAxis(values: Iterable<unknown>): Json {
+  const [lo, hi] = positiveRange(values);
   if (!(hi / lo >= 100)) return {};
   return { labelExpr: 'abs(log(datum.value) / LN10 - round(log(datum.value) / LN10)) < 1e-6 ? datum.label : ""' };
 }

@@ -3,7 +3,7 @@
  * channel. One rect per row of the input.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import { assemble, BaseChartOptions, distinct, facetFields, finiteFilter, Json, notReference, positiveFilter, project, Row } from './common';
+import { assemble, BaseChartOptions, distinct, facetFields, finiteFilter, Json, notReference, positiveFilter, positiveRange, project, Row } from './common';
 
 export interface HeatmapOptions extends BaseChartOptions {
   x: string;
@@ -35,14 +35,7 @@ export interface HeatmapOptions extends BaseChartOptions {
  * the ends and the geometric middle when the range is within a decade.
  */
 export function logLegendValues(values: readonly unknown[]): number[] {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of values) {
-    if (typeof v === 'number' && Number.isFinite(v) && v > 0) {
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
-    }
-  }
+  const [lo, hi] = positiveRange(values);
   if (!(lo <= hi)) return [];
   const decades: number[] = [];
   for (let e = Math.ceil(Math.log10(lo) - 1e-9); e <= Math.floor(Math.log10(hi) + 1e-9); e++) decades.push(10 ** e);
