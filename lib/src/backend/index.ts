@@ -5,8 +5,8 @@
  *               default; scripts/setup.mjs builds it against PyPI's wheel)
  *   wasm        @tensorflow/tfjs-backend-wasm, the fallback, with the one
  *               training kernel it lacks registered by bnlab
- *   cpu         tfjs's pure-JS backend, about 0.8 GFLOP/s: for reference
- *               tests on tiny tensors only
+ *   cpu         tfjs's pure-JS backend, far too slow to train: for
+ *               reference tests on tiny tensors only
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';

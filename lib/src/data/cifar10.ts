@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { checkLoadOptions } from './dataset';
 import type { Dataset } from './dataset';
 import { dataDir } from './paths';
 
@@ -109,10 +110,7 @@ function decodeRecords(bytes: Uint8Array, count: number, images: Float32Array, l
 
 export function loadCifar10(opts: Cifar10Options): Dataset {
   const { split, limit } = opts;
-  if (split !== 'train' && split !== 'test') throw new Error(`loadCifar10: split must be 'train' or 'test', got ${String(split)}`);
-  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
-    throw new Error(`loadCifar10: limit must be a non-negative integer, got ${limit}`);
-  }
+  checkLoadOptions('loadCifar10', split, limit);
   const dir = cifar10Dir(opts.dir);
   if (!fs.existsSync(dir)) throw new Error(`CIFAR-10 directory ${dir} not found. ${HOW_TO_GET}`);
   const files = CIFAR10_FILES[split].map((f) => path.join(dir, f));

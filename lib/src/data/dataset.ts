@@ -322,3 +322,11 @@ export function toTensors(batch: Batch, shape: ImageShape, numClasses: number): 
   const y = tf.tensor2d(oneHot, [batch.size, numClasses], 'float32');
   return { x, y };
 }
+
+/** The options every loader shares, checked with the loader's name in the message. */
+export function checkLoadOptions(loader: string, split: unknown, limit: number | undefined): void {
+  if (split !== 'train' && split !== 'test') throw new Error(`${loader}: split must be 'train' or 'test', got ${String(split)}`);
+  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
+    throw new Error(`${loader}: limit must be a non-negative integer, got ${limit}`);
+  }
+}

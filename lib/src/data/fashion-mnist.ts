@@ -8,6 +8,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { checkLoadOptions } from './dataset';
 import type { Dataset } from './dataset';
 import { readIdxPair } from './idx';
 import { dataDir } from './paths';
@@ -64,10 +65,7 @@ function locate(dir: string, gzName: string, hint: string): string {
 
 export function loadFashionMnist(opts: FashionMnistOptions): Dataset {
   const { split, limit } = opts;
-  if (split !== 'train' && split !== 'test') throw new Error(`loadFashionMnist: split must be 'train' or 'test', got ${String(split)}`);
-  if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
-    throw new Error(`loadFashionMnist: limit must be a non-negative integer, got ${limit}`);
-  }
+  checkLoadOptions('loadFashionMnist', split, limit);
   const dir = fashionMnistDir(opts.dir);
   const hint =
     opts.dir === undefined
