@@ -15,3 +15,5 @@ export const loadedAt = new Date().toISOString();
 export * from './charts';
 export * from './display';
 export * from './store';
+export * from './experiments';
+export * from './findings';

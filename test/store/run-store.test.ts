@@ -83,7 +83,7 @@ describe('RunStore', () => {
     assert.match(s.failure(spec({ bad: true }))!.error, /out of memory/);
     const d = await s.getOrRun(spec({ lr: 10 }), async () => ({ result: { loss: Infinity }, diverged: true }));
     assert.equal(d.status, 'diverged');
-    assert.equal(s.get<{ loss: unknown }>(spec({ lr: 10 }))!.result.loss, 'Infinity');
+    assert.equal(s.get<{ loss: unknown }>(spec({ lr: 10 }))!.result.loss, Infinity, 'non-finite numbers survive the JSON round trip');
   });
 
   it('names a corrupt record and how to recover', async () => {

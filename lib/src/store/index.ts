@@ -124,6 +124,11 @@ export function runEnvironment(): RunEnvironment {
   };
 }
 
+/** JSON has no Infinity or NaN: records store them as strings, and reading turns them back. */
+function reviveNonFinite(_key: string, v: unknown): unknown {
+  return v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v === 'NaN' ? NaN : v;
+}
+
 /** Writes `text` to `file` atomically: a temporary file in the same folder, then a rename. */
 export function writeFileAtomic(file: string, text: string): void {
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -157,7 +162,7 @@ export class RunStore {
     const file = this.file(spec.kind, this.key(spec));
     if (!fs.existsSync(file)) return null;
     try {
-      return JSON.parse(fs.readFileSync(file, 'utf8')) as RunRecord<T>;
+      return JSON.parse(fs.readFileSync(file, 'utf8'), reviveNonFinite) as RunRecord<T>;
     } catch (err) {
       throw new Error(`run store: ${file} is not valid JSON (${(err as Error).message}); delete it to recompute that run`);
     }
@@ -218,7 +223,7 @@ export class RunStore {
         .readdirSync(d)
         .filter((f) => f.endsWith('.json') && !f.endsWith('.failed.json'))
         .sort()
-        .map((f) => JSON.parse(fs.readFileSync(path.join(d, f), 'utf8')) as RunRecord);
+        .map((f) => JSON.parse(fs.readFileSync(path.join(d, f), 'utf8'), reviveNonFinite) as RunRecord);
     });
   }
 }

@@ -1,0 +1,95 @@
+/**
+ * One call per experiment: a training run or a measurement, described by a
+ * plain config, served from the run store when it was computed before.
+ */
+import path from 'node:path';
+import fs from 'node:fs';
+import { buildModel, Model, ModelOptions } from '../models';
+import { RunRecord, RunStore } from '../store';
+import { consoleProgress, EpochRecord, StepRecord, train, TrainCallbacks, TrainConfig } from '../train';
+import { DataSpec, loadData } from './data';
+import { activeProfile, ProfileName } from './profile';
+
+/** The store notebooks share: $BNLAB_RUNS_DIR, else runs/ at the project root. */
+export function defaultStore(): RunStore {
+  if (process.env.BNLAB_RUNS_DIR) return new RunStore(process.env.BNLAB_RUNS_DIR);
+  let dir = process.cwd();
+  while (!fs.existsSync(path.join(dir, 'lib', 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) return new RunStore(path.resolve('runs'));
+    dir = up;
+  }
+  return new RunStore(path.join(dir, 'runs'));
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+/** Model options without what the data decides (input shape, classes). */
+export type ModelSpec = DistributiveOmit<ModelOptions, 'inputShape' | 'numClasses'>;
+
+export interface TrainRunSpec {
+  /** A label for charts and progress; not part of the key. */
+  label?: string;
+  data: DataSpec;
+  model: ModelSpec;
+  train: TrainConfig;
+}
+
+export interface TrainSummary {
+  status: 'completed' | 'diverged';
+  divergence: { step: number; loss: number; reason: string } | null;
+  epochs: EpochRecord[];
+  steps: StepRecord[];
+  final: { testLoss: number; testAccuracy: number; trainLoss: number; trainAccuracy: number } | null;
+  totalSteps: number;
+  parameters: number;
+}
+
+export interface RunOptions {
+  store?: RunStore;
+  profile?: ProfileName;
+  /** Progress callbacks (a notebook passes liveProgress); console lines by default. */
+  progress?: (label: string) => TrainCallbacks;
+  /** Told when a stored run is reused instead of trained. */
+  onCached?: (label: string, record: RunRecord) => void;
+}
+
+/** Trains the run a spec describes, or returns it from the store. */
+export async function trainRun(spec: TrainRunSpec, opts: RunOptions = {}): Promise<RunRecord<TrainSummary>> {
+  const store = opts.store ?? defaultStore();
+  const profile = opts.profile ?? activeProfile();
+  const { label: _label, ...keyed } = spec;
+  const label = spec.label ?? `${spec.model.family}${'depth' in spec.model ? spec.model.depth : ''}-${spec.model.norm}-lr${spec.train.learningRate}-seed${spec.train.seed}`;
+  return store.getOrRun<TrainSummary>(
+    { kind: 'train', config: { profile, ...keyed } },
+    async () => {
+      const data = loadData(spec.data);
+      const model: Model = buildModel({ ...spec.model, inputShape: data.train.shape, numClasses: data.train.numClasses } as ModelOptions);
+      try {
+        const r = await train(model, data, spec.train, (opts.progress ?? consoleProgress)(label));
+        const summary: TrainSummary = {
+          status: r.status,
+          divergence: r.divergence,
+          epochs: r.epochs,
+          steps: r.steps,
+          final: r.final,
+          totalSteps: r.totalSteps,
+          parameters: model.parameterCount(),
+        };
+        return { result: summary, diverged: r.status === 'diverged' };
+      } finally {
+        model.dispose();
+      }
+    },
+    { onCached: (r) => opts.onCached?.(label, r) },
+  );
+}
+
+/** A measurement (anything that returns JSON), stored under its config like a training run. */
+export async function measure<T>(name: string, config: unknown, compute: () => Promise<T> | T, opts: RunOptions = {}): Promise<T> {
+  const store = opts.store ?? defaultStore();
+  const profile = opts.profile ?? activeProfile();
+  const rec = await store.getOrRun<T>({ kind: 'measure', config: { name, profile, config } }, async () => ({ result: await compute() }), {
+    onCached: (r) => opts.onCached?.(name, r),
+  });
+  return rec.result;
+}

@@ -1,0 +1,65 @@
+/**
+ * Findings: a verdict computed from the data, shown in the notebook as a
+ * sentence with its numbers and carried in the executed notebook as
+ * machine-readable JSON for the report's findings table.
+ */
+import { kernelChannel } from '../display/kernel';
+
+export * from './paper';
+
+export type Verdict = 'reproduced' | 'not reproduced' | 'inconclusive';
+
+export interface Finding {
+  /** 'RQ1' … 'RQ5' (or a fork's own label). */
+  rq: string;
+  /** The notebook's file name without .ipynb. */
+  notebook: string;
+  /** The paper's claim, in a sentence. */
+  claim: string;
+  /** What we measured, in words. */
+  metric: string;
+  /** Our number. */
+  value: number;
+  /** The rule the verdict applies, in words with its numbers. */
+  threshold: string;
+  verdict: Verdict;
+  /** The paper's figure for the same thing, where it gives one. */
+  paper?: string;
+  /** What differs from the paper's setting, or anything a reader needs. */
+  note?: string;
+}
+
+export const FINDING_MIME = 'application/vnd.bnlab.finding+json';
+
+/** reproduced when the test passes, not reproduced when it fails, inconclusive when it cannot be decided (null). */
+export function verdictOf(passes: boolean | null): Verdict {
+  return passes === null ? 'inconclusive' : passes ? 'reproduced' : 'not reproduced';
+}
+
+function fmt(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : String(+v.toPrecision(4));
+}
+
+export function findingMarkdown(f: Finding): string {
+  const mark = f.verdict === 'reproduced' ? '✅' : f.verdict === 'not reproduced' ? '❌' : '❔';
+  return [
+    `**${f.rq} verdict: ${mark} ${f.verdict}.** ${f.claim}`,
+    '',
+    `| measured | ours | rule | paper |`,
+    `|---|---|---|---|`,
+    `| ${f.metric} | ${fmt(f.value)} | ${f.threshold} | ${f.paper ?? '—'} |`,
+    ...(f.note ? ['', `*${f.note}*`] : []),
+  ].join('\n');
+}
+
+/** Shows a finding in the notebook (markdown, plus JSON for the report); outside a kernel, prints it. */
+export function reportFinding(f: Finding): Finding {
+  if (!['reproduced', 'not reproduced', 'inconclusive'].includes(f.verdict)) throw new Error(`finding ${f.rq}: verdict must be reproduced, not reproduced or inconclusive, got ${f.verdict}`);
+  const channel = kernelChannel({ pin: true });
+  const text = findingMarkdown(f);
+  if (channel) channel.send({ [FINDING_MIME]: f, 'text/markdown': text, 'text/plain': text });
+  else process.stdout.write(text + '\n');
+  return f;
+}

@@ -1,0 +1,93 @@
+"""Executes notebooks headless through the real tslab kernel (the project's
+bnlab-tslab kernelspec in .venv), the way the report and the tests do.
+
+    .venv/bin/python scripts/execute_notebooks.py [--profile smoke|quick|paper]
+        [--out DIR] [--timeout SECONDS] [NOTEBOOK ...]
+
+With no notebook named, every notebooks/*.ipynb runs. The profile reaches
+the kernel as BNLAB_PROFILE (papermill has no TypeScript parameter
+translator; the parameters cell reads the environment). Executed copies go
+to --out (default report/build/notebooks), with the profile and wall time
+in their metadata. A cell error names the notebook, the cell and the error,
+and the command exits 1 after running the rest.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError, CellTimeoutError
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def resolve(name):
+    p = Path(name)
+    if p.suffix != ".ipynb":
+        p = p.with_suffix(".ipynb")
+    if not p.exists():
+        p = NOTEBOOKS / p.name
+    if not p.exists():
+        sys.exit(f"execute_notebooks: no notebook {name} (looked in {NOTEBOOKS})")
+    return p.resolve()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("notebooks", nargs="*")
+    ap.add_argument("--profile", default=os.environ.get("BNLAB_PROFILE", "quick"), choices=["smoke", "quick", "paper"])
+    ap.add_argument("--out", default=str(ROOT / "report" / "build" / "notebooks"))
+    ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    args = ap.parse_args()
+
+    paths = [resolve(n) for n in args.notebooks] or sorted(NOTEBOOKS.glob("*.ipynb"))
+    if not paths:
+        sys.exit(f"execute_notebooks: no notebooks in {NOTEBOOKS}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["BNLAB_PROFILE"] = args.profile
+    failures = []
+    summary = []
+    for i, path in enumerate(paths, 1):
+        nb = nbformat.read(path, as_version=4)
+        print(f"[notebooks] {i}/{len(paths)} {path.stem} (profile {args.profile}) ...", file=sys.stderr, flush=True)
+        t0 = time.time()
+        client = NotebookClient(nb, kernel_name="bnlab-tslab", timeout=args.timeout,
+                                resources={"metadata": {"path": str(path.parent)}})
+        error = None
+        try:
+            client.execute()
+        except (CellExecutionError, CellTimeoutError) as e:
+            cell = next((k for k, c in enumerate(nb.cells) if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+            first = str(e).strip().splitlines()
+            error = f"{path.name}, cell {cell if cell is not None else '?'}: {first[-1] if first else e}"
+            failures.append(error)
+        seconds = round(time.time() - t0, 1)
+        nb.metadata["bnlab"] = {
+            "profile": args.profile,
+            "seconds": seconds,
+            "executedAt": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "source": str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path),
+            "error": error,
+        }
+        target = out / path.name
+        tmp = target.with_suffix(".ipynb.tmp")
+        nbformat.write(nb, tmp)
+        tmp.replace(target)
+        summary.append({"notebook": path.stem, "seconds": seconds, "ok": error is None})
+        print(f"[notebooks] {path.stem}: {'ok' if error is None else 'FAILED'} in {seconds} s", file=sys.stderr, flush=True)
+    print(json.dumps({"profile": args.profile, "out": str(out), "notebooks": summary}))
+    if failures:
+        for f in failures:
+            print(f"[notebooks] error in {f}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
