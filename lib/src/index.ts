@@ -17,3 +17,4 @@ export * from './display';
 export * from './store';
 export * from './experiments';
 export * from './findings';
+export * from './analysis';

@@ -1,3 +1,4 @@
 export * from './data';
 export * from './profile';
 export * from './runs';
+export * from './sweep';

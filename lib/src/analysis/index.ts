@@ -1,0 +1,6 @@
+// One namespace per research question: bn.rq1.largestStableLearningRate(...), …
+export * as rq1 from './rq1';
+export * as rq2 from './rq2';
+export * as rq3 from './rq3';
+export * as rq4 from './rq4';
+export * as rq5 from './rq5';
