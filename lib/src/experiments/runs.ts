@@ -53,6 +53,32 @@ export interface RunOptions {
   onCached?: (label: string, record: RunRecord) => void;
 }
 
+/**
+ * Progress for a terminal that is not the notebook's: when the report runs
+ * notebooks headless, their outputs only reach the executed file, so runs
+ * also append one-line progress to BNLAB_PROGRESS_FILE, which the report
+ * command prints as it goes.
+ */
+function sideLog(line: string): void {
+  if (process.env.BNLAB_PROGRESS_FILE) fs.appendFileSync(process.env.BNLAB_PROGRESS_FILE, line + '\n');
+}
+
+function withSideProgress(label: string, inner: TrainCallbacks): TrainCallbacks {
+  const file = process.env.BNLAB_PROGRESS_FILE;
+  if (!file) return inner;
+  const side = consoleProgress(label, { everySeconds: 10, write: (line) => fs.appendFileSync(file, line + '\n') });
+  return {
+    onStep(s, total) {
+      inner.onStep?.(s, total);
+      side.onStep?.(s, total);
+    },
+    onEpoch(e, total) {
+      inner.onEpoch?.(e, total);
+      side.onEpoch?.(e, total);
+    },
+  };
+}
+
 /** Trains the run a spec describes, or returns it from the store. */
 export async function trainRun(spec: TrainRunSpec, opts: RunOptions = {}): Promise<RunRecord<TrainSummary>> {
   const store = opts.store ?? defaultStore();
@@ -65,7 +91,7 @@ export async function trainRun(spec: TrainRunSpec, opts: RunOptions = {}): Promi
       const data = loadData(spec.data);
       const model: Model = buildModel({ ...spec.model, inputShape: data.train.shape, numClasses: data.train.numClasses } as ModelOptions);
       try {
-        const r = await train(model, data, spec.train, (opts.progress ?? consoleProgress)(label));
+        const r = await train(model, data, spec.train, withSideProgress(label, (opts.progress ?? consoleProgress)(label)));
         const summary: TrainSummary = {
           status: r.status,
           divergence: r.divergence,
@@ -80,7 +106,12 @@ export async function trainRun(spec: TrainRunSpec, opts: RunOptions = {}): Promi
         model.dispose();
       }
     },
-    { onCached: (r) => opts.onCached?.(label, r) },
+    {
+      onCached: (r) => {
+        sideLog(`[${label}] reused from the run store`);
+        opts.onCached?.(label, r);
+      },
+    },
   );
 }
 
@@ -88,8 +119,21 @@ export async function trainRun(spec: TrainRunSpec, opts: RunOptions = {}): Promi
 export async function measure<T>(name: string, config: unknown, compute: () => Promise<T> | T, opts: RunOptions = {}): Promise<T> {
   const store = opts.store ?? defaultStore();
   const profile = opts.profile ?? activeProfile();
-  const rec = await store.getOrRun<T>({ kind: 'measure', config: { name, profile, config } }, async () => ({ result: await compute() }), {
-    onCached: (r) => opts.onCached?.(name, r),
-  });
+  const rec = await store.getOrRun<T>(
+    { kind: 'measure', config: { name, profile, config } },
+    async () => {
+      const t0 = Date.now();
+      sideLog(`[${name}] measuring`);
+      const result = await compute();
+      sideLog(`[${name}] measured in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      return { result };
+    },
+    {
+      onCached: (r) => {
+        sideLog(`[${name}] reused from the run store`);
+        opts.onCached?.(name, r);
+      },
+    },
+  );
   return rec.result;
 }
