@@ -7,14 +7,15 @@ export * from './backend';
 export * from './data';
 export * from './models';
 export * from './train';
+export * from './instrument';
+export * from './store';
+export * from './experiments';
+export * from './charts';
+export * from './display';
+export * from './findings';
+export * from './analysis';
 export * from './util/rng';
 export * as ops from './ops';
 
 /** When this copy of lib was loaded: a re-run import cell shows whether an edited lib reached the kernel. */
 export const loadedAt = new Date().toISOString();
-export * from './charts';
-export * from './display';
-export * from './store';
-export * from './experiments';
-export * from './findings';
-export * from './analysis';

@@ -1,2 +1,360 @@
-/** RQ4's analysis: pure functions from run records and measurement rows to the numbers its verdict rests on. */
-export {};
+/**
+ * RQ4's analysis: is one BN on the last block's output (and none inside the
+ * network) enough? Pure functions from the learning-rate sweep's runs to the
+ * numbers the verdict rests on: per normalisation, the largest stable
+ * learning rate and the test accuracy at the best learning rate; the share
+ * of BN's gain over no BN that final-layer BN recovers; and the verdict rule.
+ * Also the sweep's run specs (built from the shared RQ1/RQ4 base, so RQ1's
+ * 'none' and 'batch' runs are served from the store) and a dot/bar chart.
+ */
+import type { TopLevelSpec } from 'vega-lite';
+import { assemble, BaseChartOptions, colorScale, Json, notReference, project, Row } from '../charts/common';
+import type { SweepBase } from '../experiments/sweep';
+import type { TrainRunSpec, TrainSummary } from '../experiments/runs';
+
+export type Rq4Norm = 'none' | 'final-only' | 'batch';
+
+/** Legend order: no BN, BN on the last layer only, BN everywhere. */
+export const NORMS: readonly Rq4Norm[] = ['none', 'final-only', 'batch'];
+
+/** Fixed colours, so every chart of the notebook reads the same way (BN blue, no BN red as elsewhere). */
+export const NORM_COLORS: Record<Rq4Norm, string> = { none: '#d62728', 'final-only': '#ff7f0e', batch: '#1f77b4' };
+
+/** Chance accuracy is 0.1 on ten classes; a run above this is "clearly above chance". */
+export const DEFAULT_MIN_ACCURACY = 0.2;
+
+// ---------------------------------------------------------------------------
+// The sweep
+
+export interface SweepPoint {
+  norm: Rq4Norm;
+  learningRate: number;
+  seed: number;
+}
+
+/**
+ * Every (norm, learning rate, seed) of the sweep: `learningRates` for each
+ * norm, plus `extraNoBnRates` for 'none' only (no BN needs smaller rates to
+ * find its best), in the order given.
+ */
+export function sweepPoints(opts: { norms?: readonly Rq4Norm[]; learningRates: readonly number[]; extraNoBnRates?: readonly number[]; seeds: readonly number[] }): SweepPoint[] {
+  const out: SweepPoint[] = [];
+  for (const norm of opts.norms ?? NORMS) {
+    const rates = norm === 'none' ? [...opts.learningRates, ...(opts.extraNoBnRates ?? [])] : [...opts.learningRates];
+    for (const learningRate of rates) for (const seed of opts.seeds) out.push({ norm, learningRate, seed });
+  }
+  return out;
+}
+
+/**
+ * The run spec of one sweep point: the shared base unchanged, with only the
+ * norm, the learning rate and the seed (of the init and of the data order)
+ * set. RQ1 builds its runs the same way, so equal points are equal runs.
+ */
+export function sweepSpec(base: SweepBase, p: SweepPoint): TrainRunSpec {
+  return {
+    label: `${p.norm} lr=${p.learningRate} seed=${p.seed}`,
+    data: base.data,
+    model: { ...base.model, norm: p.norm, seed: p.seed },
+    train: { ...base.train, learningRate: p.learningRate, seed: p.seed },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Rows
+
+/** One run of the sweep as a tidy row (charts and the analysis below take these). A type, not an interface, so it is a chart row. */
+export type SweepRow = {
+  norm: Rq4Norm;
+  learningRate: number;
+  seed: number;
+  diverged: boolean;
+  /** Final test accuracy; null when the run diverged. */
+  testAccuracy: number | null;
+  trainAccuracy: number | null;
+  /** The step at which a diverged run crossed the divergence loss. */
+  divergedAtStep: number | null;
+};
+
+export function sweepRow(p: SweepPoint, result: Pick<TrainSummary, 'status' | 'final' | 'divergence'>): SweepRow {
+  const diverged = result.status === 'diverged';
+  return {
+    norm: p.norm,
+    learningRate: p.learningRate,
+    seed: p.seed,
+    diverged,
+    testAccuracy: diverged || !result.final ? null : result.final.testAccuracy,
+    trainAccuracy: diverged || !result.final ? null : result.final.trainAccuracy,
+    divergedAtStep: result.divergence?.step ?? null,
+  };
+}
+
+/** Per (norm, learning rate): the mean over seeds, and whether every seed completed. */
+export interface RatePoint {
+  norm: Rq4Norm;
+  learningRate: number;
+  runs: number;
+  divergedRuns: number;
+  /** Mean final test accuracy over the seeds that completed; null if none did. */
+  meanTestAccuracy: number | null;
+}
+
+export function ratePoints(rows: readonly SweepRow[]): RatePoint[] {
+  const groups = new Map<string, SweepRow[]>();
+  for (const r of rows) {
+    const k = `${r.norm}\u0000${r.learningRate}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    const acc = g.map((r) => r.testAccuracy).filter((a): a is number => a !== null && Number.isFinite(a));
+    return {
+      norm: g[0].norm,
+      learningRate: g[0].learningRate,
+      runs: g.length,
+      divergedRuns: g.filter((r) => r.diverged).length,
+      meanTestAccuracy: acc.length ? acc.reduce((s, a) => s + a, 0) / acc.length : null,
+    };
+  });
+}
+
+/** Stable: no seed diverged and the mean final test accuracy is clearly above chance (> minAccuracy). */
+export function isStable(p: RatePoint, minAccuracy = DEFAULT_MIN_ACCURACY): boolean {
+  return p.divergedRuns === 0 && p.meanTestAccuracy !== null && p.meanTestAccuracy > minAccuracy;
+}
+
+/** The largest learning rate at which `norm` is stable; null if it is stable at none. */
+export function largestStableLearningRate(rows: readonly SweepRow[], norm: Rq4Norm, minAccuracy = DEFAULT_MIN_ACCURACY): number | null {
+  const stable = ratePoints(rows).filter((p) => p.norm === norm && isStable(p, minAccuracy));
+  return stable.length ? Math.max(...stable.map((p) => p.learningRate)) : null;
+}
+
+/**
+ * The best learning rate of `norm`: the highest mean final test accuracy
+ * among the rates where no seed diverged (a tie goes to the larger rate);
+ * null if every rate had a diverged run.
+ */
+export function bestLearningRate(rows: readonly SweepRow[], norm: Rq4Norm): RatePoint | null {
+  const ok = ratePoints(rows).filter((p) => p.norm === norm && p.divergedRuns === 0 && p.meanTestAccuracy !== null);
+  if (!ok.length) return null;
+  return ok.reduce((best, p) => (p.meanTestAccuracy! > best.meanTestAccuracy! || (p.meanTestAccuracy === best.meanTestAccuracy && p.learningRate > best.learningRate) ? p : best));
+}
+
+export interface NormSummary {
+  norm: Rq4Norm;
+  runs: number;
+  divergedRuns: number;
+  largestStableLearningRate: number | null;
+  bestLearningRate: number | null;
+  bestTestAccuracy: number | null;
+}
+
+export function summarize(rows: readonly SweepRow[], minAccuracy = DEFAULT_MIN_ACCURACY, norms: readonly Rq4Norm[] = NORMS): NormSummary[] {
+  return norms.map((norm) => {
+    const own = rows.filter((r) => r.norm === norm);
+    const best = bestLearningRate(rows, norm);
+    return {
+      norm,
+      runs: own.length,
+      divergedRuns: own.filter((r) => r.diverged).length,
+      largestStableLearningRate: largestStableLearningRate(rows, norm, minAccuracy),
+      bestLearningRate: best?.learningRate ?? null,
+      bestTestAccuracy: best?.meanTestAccuracy ?? null,
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------
+// The recovered share
+
+export interface RecoveredShare {
+  /** BN's gain over no BN, acc_batch − acc_none (accuracy as a fraction). */
+  gain: number;
+  /** Final-only's gain over no BN, acc_final − acc_none. */
+  recovered: number;
+  /** recovered / gain; NaN when the gain is 0. */
+  share: number;
+}
+
+/** (acc_final − acc_none) / (acc_batch − acc_none), each at its model's best learning rate. */
+export function recoveredShare(accNone: number, accFinalOnly: number, accBatch: number): RecoveredShare {
+  const gain = accBatch - accNone;
+  const recovered = accFinalOnly - accNone;
+  return { gain, recovered, share: gain === 0 ? NaN : recovered / gain };
+}
+
+/**
+ * The share's standard error from the test set's sampling noise alone
+ * (binomial, n test images per accuracy, the three accuracies independent),
+ * by the delta method: s = r/g with r = f − a, g = b − a gives
+ * ds/da = (r − g)/g², ds/df = 1/g, ds/db = −r/g². Seed-to-seed noise comes
+ * on top of it. NaN when the gain is 0.
+ */
+export function shareStandardError(accNone: number, accFinalOnly: number, accBatch: number, testCount: number): number {
+  const { gain: g, recovered: r } = recoveredShare(accNone, accFinalOnly, accBatch);
+  if (g === 0 || !(testCount > 0)) return NaN;
+  const v = (p: number) => (p * (1 - p)) / testCount;
+  return Math.sqrt(((r - g) / (g * g)) ** 2 * v(accNone) + (1 / g) ** 2 * v(accFinalOnly) + (r / (g * g)) ** 2 * v(accBatch));
+}
+
+// ---------------------------------------------------------------------------
+// The verdict
+
+export interface Rq4Rule {
+  /** The recovered share must lie in [lo, hi] (the paper: about 2/3). */
+  shareBand: readonly number[];
+  /** BN's gain over no BN below this (accuracy as a fraction) is too small to divide by: inconclusive. */
+  minGain: number;
+  /** Stable: not diverged and final test accuracy above this. */
+  minAccuracy: number;
+}
+
+export const DEFAULT_RULE: Rq4Rule = { shareBand: [0.4, 0.9], minGain: 0.02, minAccuracy: DEFAULT_MIN_ACCURACY };
+
+export interface Rq4Verdict {
+  /** true: reproduced; false: not reproduced; null: inconclusive. */
+  pass: boolean | null;
+  /** The recovered share (NaN when it cannot be computed). */
+  share: number;
+  /** BN's gain over no BN (NaN when it cannot be computed). */
+  gain: number;
+  /** Test accuracy at the best learning rate, per norm (null: no completed run). */
+  accuracy: Record<Rq4Norm, number | null>;
+  /** The share's standard error from test-set sampling alone, when `testCount` was given (else NaN). */
+  shareStandardError: number;
+  shareInBand: boolean | null;
+  /** Final-only's largest stable rate above no BN's (no stable rate for no BN counts as below every rate). */
+  lrAboveNone: boolean | null;
+  /** Final-only's largest stable rate at most BN's. */
+  lrAtMostBatch: boolean | null;
+  /** One sentence: which checks passed, or why it cannot be decided. */
+  reason: string;
+}
+
+const pctPoints = (x: number) => `${(100 * x).toFixed(1)} points`;
+
+/**
+ * Reproduced when the recovered share is in the band AND final-only's
+ * largest stable learning rate is above no BN's and at most BN's.
+ * Inconclusive when a model has no usable run, BN has no stable rate, or
+ * BN's gain over no BN is below `minGain`.
+ */
+export function rq4Verdict(summaries: readonly NormSummary[], rule: Rq4Rule = DEFAULT_RULE, testCount?: number): Rq4Verdict {
+  if (rule.shareBand.length !== 2 || !(rule.shareBand[0] <= rule.shareBand[1])) throw new Error(`rq4Verdict: shareBand must be [lo, hi] with lo ≤ hi, got ${JSON.stringify(rule.shareBand)}`);
+  const by = (n: Rq4Norm) => summaries.find((s) => s.norm === n);
+  const none = by('none');
+  const fin = by('final-only');
+  const bat = by('batch');
+  const accuracy = { none: none?.bestTestAccuracy ?? null, 'final-only': fin?.bestTestAccuracy ?? null, batch: bat?.bestTestAccuracy ?? null };
+  const base = { accuracy, shareStandardError: NaN, shareInBand: null, lrAboveNone: null, lrAtMostBatch: null };
+  const undecided = (reason: string, share = NaN, gain = NaN, se = NaN): Rq4Verdict => ({ ...base, pass: null, share, gain, shareStandardError: se, reason });
+  if (!none || !fin || !bat) return undecided('the sweep lacks one of the three models');
+  if (none.bestTestAccuracy === null || fin.bestTestAccuracy === null || bat.bestTestAccuracy === null) {
+    const missing = [none, fin, bat].filter((s) => s.bestTestAccuracy === null).map((s) => s.norm);
+    return undecided(`no completed run for ${missing.join(', ')}`);
+  }
+  const { share, gain } = recoveredShare(none.bestTestAccuracy, fin.bestTestAccuracy, bat.bestTestAccuracy);
+  const se = testCount === undefined ? NaN : shareStandardError(none.bestTestAccuracy, fin.bestTestAccuracy, bat.bestTestAccuracy, testCount);
+  if (gain < rule.minGain) return undecided(`BN's gain over no BN is ${pctPoints(gain)}, below the ${pctPoints(rule.minGain)} needed to divide by`, share, gain, se);
+  if (bat.largestStableLearningRate === null) return undecided('BN is stable at no learning rate, so there is no rate to compare against', share, gain, se);
+  const shareInBand = share >= rule.shareBand[0] && share <= rule.shareBand[1];
+  const finLr = fin.largestStableLearningRate;
+  const lrAboveNone = finLr !== null && (none.largestStableLearningRate === null || finLr > none.largestStableLearningRate);
+  const lrAtMostBatch = finLr !== null && finLr <= bat.largestStableLearningRate;
+  const pass = shareInBand && lrAboveNone && lrAtMostBatch;
+  const checks = [
+    `share ${share.toFixed(2)} ${shareInBand ? 'in' : 'outside'} [${rule.shareBand.join(', ')}]`,
+    `final-only's largest stable lr ${finLr ?? 'none'} ${lrAboveNone ? '>' : 'not >'} no BN's ${none.largestStableLearningRate ?? 'none'}`,
+    `and ${lrAtMostBatch ? '≤' : 'not ≤'} BN's ${bat.largestStableLearningRate}`,
+  ];
+  return { pass, share, gain, accuracy, shareStandardError: se, shareInBand, lrAboveNone, lrAtMostBatch, reason: checks.join('; ') };
+}
+
+// ---------------------------------------------------------------------------
+// Chart rows and a dot/bar chart
+
+/** Rows for the summary charts: one per norm, best accuracy and learning rates. */
+export function summaryRows(summaries: readonly NormSummary[]): Row[] {
+  return summaries.map((s) => ({
+    norm: s.norm,
+    bestTestAccuracy: s.bestTestAccuracy,
+    bestLearningRate: s.bestLearningRate,
+    largestStableLearningRate: s.largestStableLearningRate,
+  }));
+}
+
+/**
+ * Rows for the recovered-share chart: on the scale of BN's gain, no BN is 0
+ * and BN is 1 by definition, and final-only sits at its share (null, so no
+ * bar, when it cannot be computed).
+ */
+export function shareRows(v: Pick<Rq4Verdict, 'share'>): Row[] {
+  return [
+    { norm: 'none', share: 0 },
+    { norm: 'final-only', share: Number.isFinite(v.share) ? v.share : null },
+    { norm: 'batch', share: 1 },
+  ];
+}
+
+export interface DotChartOptions extends BaseChartOptions {
+  /** The category on the x axis, in the order of the rows. */
+  x: string;
+  y: string;
+  /** Bars from 0 instead of dots (a share, a count). Default dots. */
+  bars?: boolean;
+  /** A second field whose value is written beside each dot (e.g. the learning rate). */
+  note?: string;
+  notePrefix?: string;
+  xTitle?: string;
+  yTitle?: string;
+  colors?: Record<string, string>;
+  yDomain?: [number, number];
+  /** d3 format of the value labels, e.g. '.1%'. */
+  format?: string;
+  /** A shaded band across the plot behind the marks (e.g. the verdict's accepted range), labelled at its top left. */
+  band?: { from: number; to: number; label: string };
+}
+
+/**
+ * One value per category as a dot (or a bar) with its value written beside
+ * it; the paper's numbers go in `references` (a y-only reference is a
+ * labelled rule, a reference with x = a category a diamond in its column).
+ */
+export function dotChart(rows: readonly Row[], o: DotChartOptions): TopLevelSpec {
+  const width = o.width ?? Math.max(300, 140 * rows.length);
+  const height = o.height ?? 260;
+  const order = rows.map((r) => r[o.x]);
+  const xDef = { type: 'nominal' as const, title: o.xTitle ?? o.x, scale: { domain: order, ...(o.bars ? { paddingInner: 0.4, paddingOuter: 0.3 } : { padding: 0.6 }) }, axis: { labelAngle: 0 } };
+  const yDef = { type: 'quantitative' as const, title: o.yTitle ?? o.y, scale: { ...(o.bars ? { zero: true } : { zero: false }), ...(o.yDomain ? { domain: o.yDomain } : {}) } };
+  const format = o.format ?? '.3~g';
+  const color = o.colors ? { field: o.x, type: 'nominal', scale: colorScale(o.colors), legend: null } : { value: '#4c78a8' };
+  const enc = { x: { field: o.x, ...xDef }, y: { field: o.y, ...yDef }, color };
+  const valid: Json = { filter: `isValid(datum[${JSON.stringify(o.y)}]) && isFinite(datum[${JSON.stringify(o.y)}])` };
+  const label = o.note
+    ? `format(datum[${JSON.stringify(o.y)}], ${JSON.stringify(format)}) + (isValid(datum[${JSON.stringify(o.note)}]) ? ${JSON.stringify(o.notePrefix ?? ' ')} + datum[${JSON.stringify(o.note)}] : '')`
+    : `format(datum[${JSON.stringify(o.y)}], ${JSON.stringify(format)})`;
+  const layers: Json[] = [];
+  if (o.band) {
+    const y = { type: 'quantitative', title: yDef.title, scale: yDef.scale };
+    layers.push({
+      // Its own one-row data: it is not a value of the chart's rows.
+      data: { values: [{ _from: o.band.from, _to: o.band.to, _label: o.band.label }] },
+      layer: [
+        { name: 'band', mark: { type: 'rect', color: '#2ca02c', opacity: 0.1 }, encoding: { x: { value: 0 }, x2: { value: width }, y: { field: '_from', ...y }, y2: { field: '_to' } } },
+        { name: 'band_label', mark: { type: 'text', fontSize: 11, align: 'left', baseline: 'top', dx: 4, dy: 3, color: '#2b6e2b' }, encoding: { x: { value: 0 }, y: { field: '_to', ...y }, text: { field: '_label', type: 'nominal' } } },
+      ],
+    });
+  }
+  layers.push(
+    {
+      transform: [notReference, valid, { calculate: label, as: '_label' }],
+      layer: [
+        o.bars
+          ? { name: 'bar', mark: { type: 'bar', opacity: 0.85, width: { band: 0.7 } }, encoding: enc }
+          : { name: 'dot', mark: { type: 'point', filled: true, size: 110, opacity: 1 }, encoding: enc },
+        // Above the dot or bar: beside it is where a reference diamond's label goes.
+        { name: 'value', mark: { type: 'text', fontSize: 11, align: 'center', baseline: 'bottom', dy: -8, color: '#222' }, encoding: { x: enc.x, y: enc.y, text: { field: '_label', type: 'nominal' } } },
+      ],
+    },
+  );
+  return assemble({ rows: project(rows, [o.x, o.y, o.note]), layers, opts: o, x: xDef, y: yDef, width, height });
+}

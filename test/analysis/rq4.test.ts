@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  bestLearningRate,
+  dotChart,
+  largestStableLearningRate,
+  NormSummary,
+  ratePoints,
+  recoveredShare,
+  rq4Verdict,
+  shareRows,
+  shareStandardError,
+  summarize,
+  summaryRows,
+  sweepPoints,
+  SweepRow,
+  sweepRow,
+  sweepSpec,
+} from '../../lib/src/analysis/rq4';
+import { renderSvg } from '../../lib/src/charts';
+import { lrSweepBase } from '../../lib/src/experiments';
+import { canonicalJson } from '../../lib/src/store';
+import { markTexts, countMarks } from '../charts/svg';
+
+type Norm = SweepRow['norm'];
+const run = (norm: Norm, learningRate: number, acc: number | null, seed = 1): SweepRow => ({
+  norm,
+  learningRate,
+  seed,
+  diverged: acc === null,
+  testAccuracy: acc,
+  trainAccuracy: acc,
+  divergedAtStep: acc === null ? 3 : null,
+});
+
+// A sweep shaped like the paper's: no BN diverges above 0.003, final-only above 0.03, BN nowhere.
+const sweep: SweepRow[] = [
+  run('none', 0.1, null), run('none', 0.03, null), run('none', 0.01, null), run('none', 0.003, 0.12), run('none', 0.001, 0.8), run('none', 0.0001, 0.82), run('none', 0.00003, 0.7),
+  run('final-only', 0.1, null), run('final-only', 0.03, 0.88), run('final-only', 0.01, 0.9), run('final-only', 0.003, 0.89), run('final-only', 0.001, 0.86), run('final-only', 0.0001, 0.8),
+  run('batch', 0.1, 0.93), run('batch', 0.03, 0.92), run('batch', 0.01, 0.91), run('batch', 0.003, 0.905), run('batch', 0.001, 0.88), run('batch', 0.0001, 0.81),
+];
+
+const summary = (norm: Norm, lr: number | null, acc: number | null): NormSummary => ({
+  norm, runs: 6, divergedRuns: 0, largestStableLearningRate: lr, bestLearningRate: lr, bestTestAccuracy: acc,
+});
+
+describe('RQ4: the sweep', () => {
+  it('runs every rate for every norm and the extra small rates for no BN only', () => {
+    const pts = sweepPoints({ learningRates: [0.1, 0.01], extraNoBnRates: [0.00003], seeds: [7] });
+    assert.deepEqual(pts.map((p) => `${p.norm}@${p.learningRate}#${p.seed}`), ['none@0.1#7', 'none@0.01#7', 'none@0.00003#7', 'final-only@0.1#7', 'final-only@0.01#7', 'batch@0.1#7', 'batch@0.01#7']);
+  });
+
+  it('builds specs from the shared base unchanged, so a run equals RQ1\'s run of the same norm, rate and seed', () => {
+    const base = lrSweepBase('quick');
+    const spec = sweepSpec(base, { norm: 'batch', learningRate: 0.03, seed: base.seeds[0] });
+    assert.deepEqual(spec.data, base.data);
+    assert.deepEqual(spec.model, { ...base.model, norm: 'batch', seed: base.seeds[0] });
+    assert.deepEqual(spec.train, { ...base.train, learningRate: 0.03, seed: base.seeds[0] });
+    // What the store keys on (the label is not part of it), however the object was put together.
+    const { label: _l, ...keyed } = spec;
+    const rq1Style = { train: { seed: 1, learningRate: 0.03, ...base.train }, model: { norm: 'batch', seed: 1, ...base.model }, data: { ...base.data } };
+    assert.equal(canonicalJson(keyed), canonicalJson(rq1Style));
+  });
+
+  it('turns a run result into a row: a diverged run has no accuracy', () => {
+    const p = { norm: 'none' as const, learningRate: 0.1, seed: 1 };
+    assert.deepEqual(sweepRow(p, { status: 'diverged', final: null, divergence: { step: 5, loss: 1e4, reason: 'loss' } }), { ...p, diverged: true, testAccuracy: null, trainAccuracy: null, divergedAtStep: 5 });
+    const done = sweepRow(p, { status: 'completed', final: { testAccuracy: 0.8, trainAccuracy: 0.85, testLoss: 0.5, trainLoss: 0.4 }, divergence: null });
+    assert.equal(done.testAccuracy, 0.8);
+    assert.equal(done.diverged, false);
+  });
+});
+
+describe('RQ4: stability and best rates', () => {
+  it('the largest stable rate skips diverged runs and runs at chance', () => {
+    assert.equal(largestStableLearningRate(sweep, 'none'), 0.001); // 0.003 completed at 12%: not above 0.2
+    assert.equal(largestStableLearningRate(sweep, 'none', 0.1), 0.003);
+    assert.equal(largestStableLearningRate(sweep, 'final-only'), 0.03);
+    assert.equal(largestStableLearningRate(sweep, 'batch'), 0.1);
+    assert.equal(largestStableLearningRate([run('none', 0.1, null)], 'none'), null);
+  });
+
+  it('the best rate has the highest accuracy among completed rates; a tie goes to the larger rate', () => {
+    assert.deepEqual(bestLearningRate(sweep, 'none'), { norm: 'none', learningRate: 0.0001, runs: 1, divergedRuns: 0, meanTestAccuracy: 0.82 });
+    assert.equal(bestLearningRate(sweep, 'final-only')!.learningRate, 0.01);
+    assert.equal(bestLearningRate([run('batch', 0.01, 0.5), run('batch', 0.1, 0.5)], 'batch')!.learningRate, 0.1);
+    assert.equal(bestLearningRate([run('batch', 0.1, null)], 'batch'), null);
+  });
+
+  it('averages seeds; a rate where any seed diverged is neither stable nor best', () => {
+    const rows = [run('batch', 0.1, 0.9, 1), run('batch', 0.1, null, 2), run('batch', 0.01, 0.8, 1), run('batch', 0.01, 0.7, 2)];
+    const pts = ratePoints(rows);
+    assert.equal(pts.length, 2);
+    assert.equal(pts.find((p) => p.learningRate === 0.1)!.divergedRuns, 1);
+    assert.ok(Math.abs(pts.find((p) => p.learningRate === 0.01)!.meanTestAccuracy! - 0.75) < 1e-12);
+    assert.equal(largestStableLearningRate(rows, 'batch'), 0.01);
+    assert.equal(bestLearningRate(rows, 'batch')!.learningRate, 0.01);
+  });
+
+  it('summarises each norm in legend order', () => {
+    const s = summarize(sweep);
+    assert.deepEqual(s.map((x) => x.norm), ['none', 'final-only', 'batch']);
+    assert.deepEqual(s[0], { norm: 'none', runs: 7, divergedRuns: 3, largestStableLearningRate: 0.001, bestLearningRate: 0.0001, bestTestAccuracy: 0.82 });
+    assert.equal(s[2].bestTestAccuracy, 0.93);
+    assert.deepEqual(summaryRows(s)[1], { norm: 'final-only', bestTestAccuracy: 0.9, bestLearningRate: 0.01, largestStableLearningRate: 0.03 });
+  });
+});
+
+describe('RQ4: the recovered share', () => {
+  it('is (final − none) / (batch − none)', () => {
+    const r = recoveredShare(0.82, 0.9, 0.93);
+    assert.ok(Math.abs(r.gain - 0.11) < 1e-12);
+    assert.ok(Math.abs(r.recovered - 0.08) < 1e-12);
+    assert.ok(Math.abs(r.share - 8 / 11) < 1e-12);
+    assert.ok(Number.isNaN(recoveredShare(0.8, 0.9, 0.8).share));
+    assert.ok(recoveredShare(0.8, 0.7, 0.9).share < 0);
+  });
+
+  it('has a delta-method standard error that matches a finite-difference propagation', () => {
+    const [a, f, b, n] = [0.82, 0.9, 0.93, 1000];
+    const s = (x: number, y: number, z: number) => recoveredShare(x, y, z).share;
+    const h = 1e-6;
+    const d = [(s(a + h, f, b) - s(a - h, f, b)) / (2 * h), (s(a, f + h, b) - s(a, f - h, b)) / (2 * h), (s(a, f, b + h) - s(a, f, b - h)) / (2 * h)];
+    const v = [a, f, b].map((p) => (p * (1 - p)) / n);
+    const expected = Math.sqrt(d.reduce((acc, di, i) => acc + di * di * v[i], 0));
+    assert.ok(Math.abs(shareStandardError(a, f, b, n) - expected) < 1e-6);
+    assert.ok(shareStandardError(a, f, b, 4 * n) < shareStandardError(a, f, b, n));
+    assert.ok(Number.isNaN(shareStandardError(0.8, 0.9, 0.8, n)));
+  });
+});
+
+describe('RQ4: the verdict', () => {
+  it('reproduced on a paper-shaped sweep', () => {
+    const v = rq4Verdict(summarize(sweep), undefined, 1000);
+    assert.equal(v.pass, true);
+    assert.ok(Math.abs(v.share - 8 / 11) < 1e-12);
+    assert.deepEqual(v.accuracy, { none: 0.82, 'final-only': 0.9, batch: 0.93 });
+    assert.ok(v.shareStandardError > 0 && v.shareStandardError < 1);
+    assert.match(v.reason, /in \[0\.4, 0\.9\]/);
+  });
+
+  it('not reproduced when the share leaves the band, either way', () => {
+    const low = rq4Verdict([summary('none', 0.001, 0.8), summary('final-only', 0.01, 0.81), summary('batch', 0.1, 0.9)]);
+    assert.equal(low.pass, false);
+    assert.equal(low.shareInBand, false);
+    const all = rq4Verdict([summary('none', 0.001, 0.8), summary('final-only', 0.01, 0.9), summary('batch', 0.1, 0.9)]);
+    assert.equal(all.pass, false);
+    assert.equal(all.share, 1);
+  });
+
+  it('not reproduced when final-only is not more stable than no BN, or more stable than BN', () => {
+    const same = rq4Verdict([summary('none', 0.01, 0.8), summary('final-only', 0.01, 0.87), summary('batch', 0.1, 0.9)]);
+    assert.equal(same.shareInBand, true);
+    assert.equal(same.lrAboveNone, false);
+    assert.equal(same.pass, false);
+    const above = rq4Verdict([summary('none', 0.001, 0.8), summary('final-only', 0.1, 0.87), summary('batch', 0.03, 0.9)]);
+    assert.equal(above.lrAtMostBatch, false);
+    assert.equal(above.pass, false);
+    const unstable = rq4Verdict([summary('none', 0.001, 0.8), summary('final-only', null, 0.87), summary('batch', 0.1, 0.9)]);
+    assert.equal(unstable.pass, false);
+  });
+
+  it('no stable rate for no BN counts as below every rate', () => {
+    const v = rq4Verdict([summary('none', null, 0.8), summary('final-only', 0.01, 0.87), summary('batch', 0.1, 0.9)]);
+    assert.equal(v.lrAboveNone, true);
+    assert.equal(v.pass, true);
+  });
+
+  it('inconclusive when BN gains too little to divide by, or a model has no completed run', () => {
+    const small = rq4Verdict([summary('none', 0.001, 0.85), summary('final-only', 0.01, 0.86), summary('batch', 0.1, 0.865)]);
+    assert.equal(small.pass, null);
+    assert.ok(Math.abs(small.gain - 0.015) < 1e-12);
+    assert.match(small.reason, /1\.5 points/);
+    assert.equal(rq4Verdict([summary('none', null, null), summary('final-only', 0.01, 0.86), summary('batch', 0.1, 0.9)]).pass, null);
+    assert.equal(rq4Verdict([summary('none', 0.001, 0.8), summary('final-only', 0.01, 0.87)]).pass, null);
+    assert.equal(rq4Verdict([summary('none', 0.001, 0.8), summary('final-only', 0.01, 0.87), summary('batch', null, 0.9)]).pass, null);
+  });
+
+  it('takes its band and minimum gain from the rule', () => {
+    const s = [summary('none', 0.001, 0.8), summary('final-only', 0.01, 0.81), summary('batch', 0.1, 0.9)];
+    assert.equal(rq4Verdict(s, { shareBand: [0.05, 0.2], minGain: 0.02, minAccuracy: 0.2 }).pass, true);
+    assert.equal(rq4Verdict(s, { shareBand: [0.05, 0.2], minGain: 0.2, minAccuracy: 0.2 }).pass, null);
+    assert.throws(() => rq4Verdict(s, { shareBand: [0.9, 0.4], minGain: 0.02, minAccuracy: 0.2 }), /shareBand/);
+  });
+});
+
+describe('RQ4: charts', () => {
+  it('the share rows put no BN at 0 and BN at 1', () => {
+    assert.deepEqual(shareRows({ share: 0.6 }), [{ norm: 'none', share: 0 }, { norm: 'final-only', share: 0.6 }, { norm: 'batch', share: 1 }]);
+    assert.equal(shareRows({ share: NaN })[1].share, null);
+  });
+
+  it('a dot chart renders one dot and one value label per category, and the paper\'s marks', async () => {
+    const rows = summaryRows(summarize(sweep));
+    const spec = dotChart(rows, {
+      x: 'norm', y: 'bestTestAccuracy', note: 'bestLearningRate', notePrefix: ' at lr ', format: '.1%', title: 'best accuracy',
+      references: [{ label: 'paper 90.1%', x: 'final-only', y: 0.901 }, { label: 'chance', y: 0.1 }],
+    });
+    const svg = await renderSvg(spec);
+    assert.equal(countMarks(svg, 'dot'), 3);
+    assert.deepEqual(markTexts(svg, 'value'), ['82.0% at lr 0.0001', '90.0% at lr 0.01', '93.0% at lr 0.1']);
+    assert.ok(svg.includes('paper 90.1%'));
+    assert.ok(svg.includes('chance'));
+  });
+
+  it('a bar chart of the shares skips a share that cannot be computed, and shades the verdict band', async () => {
+    const svg = await renderSvg(dotChart(shareRows({ share: NaN }), {
+      x: 'norm', y: 'share', bars: true, band: { from: 0.4, to: 0.9, label: 'verdict band' }, references: [{ label: 'paper ≈ 2/3', x: 'final-only', y: 2 / 3 }],
+    }));
+    assert.equal(countMarks(svg, 'bar'), 2);
+    assert.equal(countMarks(svg, 'band'), 1);
+    assert.deepEqual(markTexts(svg, 'band_label'), ['verdict band']);
+    assert.ok(svg.includes('paper ≈ 2/3'));
+  });
+});
