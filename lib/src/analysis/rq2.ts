@@ -1,2 +1,619 @@
-/** RQ2's analysis: pure functions from run records and measurement rows to the numbers its verdict rests on. */
-export {};
+/**
+ * RQ2's analysis: gradients and activations at initialisation, with and
+ * without BN, over network depth (the paper's Fig. 2, 5, 6, 7 and Table 1).
+ *
+ * `probe` is the one measurement: it builds a network from its seed, trains
+ * it a few steps if asked, runs every instrument on one fixed batch and
+ * returns plain JSON (what the run store keeps). Everything else here is a
+ * pure function from probe results to chart rows, tables and the verdict.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { Dataset, iterateBatches, selectExamples, toTensors } from '../data';
+import { DataSpec, loadData } from '../experiments/data';
+import type { ModelSpec } from '../experiments/runs';
+import {
+  channelMoments,
+  ChannelMomentRow,
+  CoherenceSummaryRow,
+  convPoints,
+  kernelGradientCoherence,
+  logitGradientDominance,
+  LogitDominance,
+  logitGradients,
+  middleConv,
+  record,
+  sampleValues,
+  summarizeCoherence,
+  topSingularShare,
+  weightGradients,
+  WeightGradientRow,
+} from '../instrument';
+import { buildModel, Model, ModelOptions } from '../models';
+import { train } from '../train';
+
+// ---------------------------------------------------------------- the measurement
+
+export interface ProbeSpec {
+  /** Where the batches come from: the probe batch is the first `batch` test examples. */
+  data: DataSpec;
+  batch: number;
+  /** The network, with its init seed (rebuilt from it on every probe). */
+  model: ModelSpec;
+  /** Train this many SGD steps (on the training split) before measuring; none if omitted or 0. */
+  steps?: { count: number; learningRate: number; batchSize: number; seed: number; momentum?: number; weightDecay?: number };
+  /** Conv layers whose summands Table 1 compares, as fractions of the conv depth (0.5: the middle one). Default [0.25, 0.5, 0.75]. */
+  coherenceAt?: number[];
+  /** How many middle-layer gradient values to keep for histograms. Default 4000. */
+  histogramSample?: number;
+}
+
+/** Everything the notebook's parameters cell sets. */
+export interface Params {
+  /** The probe batch is the first `batch` test examples; the training steps draw from the training split. */
+  data: DataSpec;
+  batch: number;
+  /** Network depths measured at initialisation (6n + 2). */
+  depths: number[];
+  width: number;
+  init: { scheme: 'xavier' | 'he'; distribution: 'uniform' | 'normal' };
+  /** Init seed of every network. */
+  seed: number;
+  coherenceAt: number[];
+  /** The "after a few steps" probe: this depth, this many SGD steps. */
+  stepsDepth: number;
+  steps: { count: number; learningRate: number; batchSize: number; seed: number; momentum: number; weightDecay: number };
+  rule: Rq2Thresholds;
+}
+
+/** The probe of a ResNet of this depth and norm under the parameters, after `steps` SGD steps if given. */
+export function probeSpec(p: Params, depth: number, norm: 'batch' | 'none', steps?: Params['steps']): ProbeSpec {
+  return {
+    data: p.data,
+    batch: p.batch,
+    model: { family: 'resnet', depth, width: p.width, norm, init: p.init, seed: p.seed },
+    ...(steps ? { steps } : {}),
+    coherenceAt: p.coherenceAt,
+  };
+}
+
+/** The run-store name of a probe, e.g. 'rq2 probe resnet110-none after 10 steps'. */
+export function probeName(spec: ProbeSpec): string {
+  const depth = 'depth' in spec.model ? spec.model.depth : '';
+  return `rq2 probe ${spec.model.family}${depth}-${spec.model.norm}${spec.steps?.count ? ` after ${spec.steps.count} steps` : ''}`;
+}
+
+/** Per block output: the channel statistics Fig. 5 plots, with their spread over channels. */
+export interface MomentProfileRow {
+  point: string;
+  /** Weight layers before the point (the x axis of Fig. 5). */
+  depth: number;
+  channels: number;
+  /** Mean over channels of the channel std, and its 10th and 90th percentiles over channels. */
+  meanStd: number;
+  stdP10: number;
+  stdP90: number;
+  /** The same for |channel mean|. */
+  meanAbsMean: number;
+  absMeanP10: number;
+  absMeanP90: number;
+}
+
+export interface ProbeResult {
+  /** e.g. 'resnet110-none'. */
+  model: string;
+  depth: number;
+  norm: string;
+  /** SGD steps taken before measuring (0: at initialisation). */
+  steps: number;
+  /** 'diverged' when the training steps diverged; no measurement then. */
+  status: 'ok' | 'diverged';
+  /** Mini-batch losses of the training steps. */
+  trainLosses: number[];
+  /** Cross-entropy of the probe batch (BN with batch statistics). */
+  loss: number;
+  moments: MomentProfileRow[];
+  /** Every conv layer's kernel-gradient statistics, in forward order. */
+  gradients: WeightGradientRow[];
+  /** The middle conv layer (Fig. 2, 7): its statistics, a seeded sample of its gradient values, its kernel shape. */
+  middle: { layer: string; depth: number; std: number; kurtosis: number; maxAbs: number; shape: number[]; sample: number[] };
+  /** ∂L/∂logits, one row per (example, class) (Fig. 6). */
+  logits: { example: number; class: number; grad: number; label: number }[];
+  dominance: LogitDominance;
+  /** Table 1: |Σd| against Σ|d| at the conv layers of `coherenceAt`. */
+  coherence: CoherenceSummaryRow[];
+  /** Mean |∂L/∂W| of the middle conv per (input, output) channel (Fig. 7). */
+  channelPairs: { inChannel: number; outChannel: number; meanAbsGrad: number }[];
+  /** σ1²/Σσ² of that map: the share one rank-one pattern explains. */
+  channelPairTopShare: number;
+  seconds: number;
+}
+
+/** The probe batch: the first `n` examples of a dataset, as tensors the caller disposes. */
+export function probeBatch(ds: Dataset, n: number): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  if (!(Number.isInteger(n) && n >= 2 && n <= ds.count)) throw new Error(`rq2 probe: batch must be an integer in 2..${ds.count}, got ${n}`);
+  const batch = iterateBatches(ds, { batchSize: n }).next().value!;
+  return toTensors(batch, ds.shape, ds.numClasses);
+}
+
+/** The conv layer at fraction f of the conv depth (0: the first, 0.5: the middle conv of `middleConv`, 1: the last). */
+export function convAt(model: Model, f: number): string {
+  const convs = convPoints(model);
+  if (f === 0.5) return middleConv(model).name;
+  return convs[Math.min(convs.length - 1, Math.max(0, Math.round(f * (convs.length - 1))))].name;
+}
+
+/** Builds the network from its seed, trains it `steps.count` steps if asked, measures, disposes it. */
+export async function probe(spec: ProbeSpec): Promise<ProbeResult> {
+  const t0 = Date.now();
+  const data = loadData(spec.data);
+  const model = buildModel({ ...spec.model, inputShape: data.test.shape, numClasses: data.test.numClasses } as ModelOptions);
+  const { x, y } = probeBatch(data.test, spec.batch);
+  try {
+    const depth = 'depth' in spec.model ? spec.model.depth : NaN;
+    const base = { model: model.name, depth, norm: spec.model.norm, steps: spec.steps?.count ?? 0 };
+    let trainLosses: number[] = [];
+    if (spec.steps && spec.steps.count > 0) {
+      const s = spec.steps;
+      // Epochs enough for the steps (an epoch drops its last partial batch); maxSteps stops there.
+      const epochs = Math.ceil(s.count / Math.max(1, Math.floor(data.train.count / s.batchSize)));
+      const r = await train(
+        model,
+        // Evaluation after the steps runs on the probe batch only: cheap, and unused.
+        { train: data.train, test: selectExamples(data.test, Array.from({ length: spec.batch }, (_, i) => i)) },
+        { epochs, maxSteps: s.count, batchSize: s.batchSize, learningRate: s.learningRate, seed: s.seed, momentum: s.momentum, weightDecay: s.weightDecay },
+      );
+      trainLosses = r.steps.map((st) => st.loss);
+      if (r.status === 'diverged') return { ...base, ...emptyProbe(), status: 'diverged', trainLosses, seconds: (Date.now() - t0) / 1000 };
+    }
+
+    const moments = momentProfile(channelMoments(model, x));
+    const mid = middleConv(model);
+    const wg = weightGradients(model, x, y);
+    const midRow = wg.rows.find((r) => r.layer === mid.name)!;
+    const midValues = wg.values.get(mid.name)!;
+    const shape = model.trainable.get(`${mid.name}/kernel`)!.shape;
+    const pairs = channelPairMap(midValues, shape as [number, number, number, number]);
+
+    const logitRows = logitGradients(model, x, y);
+    // The loss through tfjs's log-softmax: without BN the logits are so large that softmax probabilities underflow to 0.
+    const forward = record(model, x, y, {});
+    const loss = forward.loss;
+    forward.dispose();
+    const layers = [...new Set((spec.coherenceAt ?? [0.25, 0.5, 0.75]).map((f) => convAt(model, f)))];
+    const coherence = summarizeCoherence(kernelGradientCoherence(model, x, y, { layers }));
+
+    return {
+      ...base,
+      status: 'ok',
+      trainLosses,
+      loss,
+      moments,
+      gradients: wg.rows,
+      middle: {
+        layer: mid.name,
+        depth: mid.depth,
+        std: midRow.std,
+        kurtosis: midRow.kurtosis,
+        maxAbs: midRow.maxAbs,
+        shape,
+        sample: Array.from(sampleValues(midValues, spec.histogramSample ?? 4000, 1)),
+      },
+      logits: logitRows.map((r) => ({ example: r.example, class: r.class, grad: r.grad, label: r.label })),
+      dominance: logitGradientDominance(logitRows),
+      coherence,
+      channelPairs: pairs,
+      channelPairTopShare: channelPairShare(pairs),
+      seconds: (Date.now() - t0) / 1000,
+    };
+  } finally {
+    tf.dispose([x, y]);
+    model.dispose();
+  }
+}
+
+function emptyProbe(): Omit<ProbeResult, 'model' | 'depth' | 'norm' | 'steps' | 'status' | 'trainLosses' | 'seconds'> {
+  return {
+    loss: NaN,
+    moments: [],
+    gradients: [],
+    middle: { layer: '', depth: NaN, std: NaN, kurtosis: NaN, maxAbs: NaN, shape: [], sample: [] },
+    logits: [],
+    dominance: { examples: 0, dominantClass: -1, dominantShare: NaN, predictedClass: -1, predictionShare: NaN },
+    coherence: [],
+    channelPairs: [],
+    channelPairTopShare: NaN,
+  };
+}
+
+// ---------------------------------------------------------------- pure pieces of the measurement
+
+/** The q-quantile (0..1, linear interpolation) of the finite values; NaN if none. */
+export function quantile(values: readonly number[], q: number): number {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const pos = q * (v.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+}
+
+/** Per point (in first-seen order): mean and 10th/90th percentiles over channels of the channel std and |mean|. */
+export function momentProfile(rows: readonly ChannelMomentRow[]): MomentProfileRow[] {
+  const byPoint = new Map<string, ChannelMomentRow[]>();
+  for (const r of rows) {
+    const list = byPoint.get(r.point);
+    if (list) list.push(r);
+    else byPoint.set(r.point, [r]);
+  }
+  return [...byPoint.entries()].map(([point, list]) => {
+    const stds = list.map((r) => r.std);
+    const means = list.map((r) => Math.abs(r.mean));
+    const avg = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    return {
+      point,
+      depth: list[0].depth,
+      channels: list.length,
+      meanStd: avg(stds),
+      stdP10: quantile(stds, 0.1),
+      stdP90: quantile(stds, 0.9),
+      meanAbsMean: avg(means),
+      absMeanP10: quantile(means, 0.1),
+      absMeanP90: quantile(means, 0.9),
+    };
+  });
+}
+
+/**
+ * Mean |gradient| over the spatial offsets of a conv kernel's gradient,
+ * given flat in the kernel's [kh, kw, cin, cout] order: one entry per
+ * (input channel, output channel), as channelPairGradientMap computes it
+ * with a pass of its own.
+ */
+export function channelPairMap(values: ArrayLike<number>, shape: [number, number, number, number]): { inChannel: number; outChannel: number; meanAbsGrad: number }[] {
+  const [kh, kw, cin, cout] = shape;
+  if (values.length !== kh * kw * cin * cout) throw new Error(`channelPairMap: ${values.length} values do not fill a [${shape}] kernel`);
+  const sums = new Float64Array(cin * cout);
+  for (let s = 0; s < kh * kw; s++) for (let k = 0; k < cin * cout; k++) sums[k] += Math.abs(values[s * cin * cout + k]);
+  const rows: { inChannel: number; outChannel: number; meanAbsGrad: number }[] = [];
+  for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) rows.push({ inChannel: i, outChannel: o, meanAbsGrad: sums[i * cout + o] / (kh * kw) });
+  return rows;
+}
+
+/** σ1²/Σσ² of a channel-pair map (see instrument's channelPairLowRankShare). */
+export function channelPairShare(rows: readonly { inChannel: number; outChannel: number; meanAbsGrad: number }[]): number {
+  if (rows.length === 0) return NaN;
+  const cin = Math.max(...rows.map((r) => r.inChannel)) + 1;
+  const cout = Math.max(...rows.map((r) => r.outChannel)) + 1;
+  const m = Array.from({ length: cin }, () => new Array<number>(cout).fill(0));
+  for (const r of rows) m[r.inChannel][r.outChannel] = r.meanAbsGrad;
+  return topSingularShare(m);
+}
+
+// ---------------------------------------------------------------- rows for charts and tables
+
+export const NORM_LABEL: Record<string, string> = { batch: 'BN', none: 'no BN', 'final-only': 'final BN' };
+/** Fixed colors: BN blue, no BN red, in every chart. */
+export const NORM_COLORS: Record<string, string> = { BN: '#1f77b4', 'no BN': '#d62728' };
+const normLabel = (n: string) => NORM_LABEL[n] ?? n;
+const netLabel = (r: ProbeResult) => `ResNet-${r.depth}`;
+const whenLabel = (r: ProbeResult) => (r.steps === 0 ? 'at init' : `after ${r.steps} steps`);
+
+/** The probe of a given network depth and norm (the first one in the list), or undefined. */
+export function find(results: readonly ProbeResult[], depth: number, norm: string): ProbeResult | undefined {
+  return results.find((r) => r.depth === depth && r.norm === norm);
+}
+
+/** The deepest network depth among the results. */
+export function deepest(results: readonly ProbeResult[]): number {
+  return Math.max(...results.map((r) => r.depth));
+}
+
+/** Fig. 5 as long rows: one per (network, norm, block, statistic), with the 10–90% band over channels. */
+export function momentRows(results: readonly ProbeResult[]): { network: string; norm: string; when: string; layer: number; statistic: string; value: number; lo: number; hi: number }[] {
+  return results.flatMap((r) => {
+    const base = { network: netLabel(r), norm: normLabel(r.norm), when: whenLabel(r) };
+    return r.moments.flatMap((m) => [
+      { ...base, layer: m.depth, statistic: 'channel std', value: m.meanStd, lo: m.stdP10, hi: m.stdP90 },
+      { ...base, layer: m.depth, statistic: '|channel mean|', value: m.meanAbsMean, lo: m.absMeanP10, hi: m.absMeanP90 },
+    ]);
+  });
+}
+
+/** The training steps' mini-batch losses, one row per (probe, step). */
+export function trainLossRows(results: readonly ProbeResult[]): { network: string; norm: string; step: number; loss: number }[] {
+  return results.flatMap((r) => r.trainLosses.map((loss, i) => ({ network: netLabel(r), norm: normLabel(r.norm), step: i + 1, loss })));
+}
+
+/** How much the channel std grows through the network: mean channel std at the last block output ÷ at the first. */
+export function stdGrowth(r: ProbeResult): number {
+  if (r.moments.length < 2) return NaN;
+  return r.moments[r.moments.length - 1].meanStd / r.moments[0].meanStd;
+}
+
+/** Fig. 2: the middle layer's gradient sample as rows (value, |value|, value ÷ its std), labelled by norm. */
+export function gradientRows(results: readonly ProbeResult[]): { norm: string; network: string; value: number; abs: number; standardized: number }[] {
+  return results.flatMap((r) => r.middle.sample.map((v) => ({ norm: normLabel(r.norm), network: netLabel(r), value: v, abs: Math.abs(v), standardized: v / r.middle.std })));
+}
+
+/**
+ * A log-x extent for the |gradient| histogram, in whole decades: from the
+ * smallest group's `lowQuantile` of |g| (a dead path's 1e-20 would
+ * otherwise stretch the axis over decades of nothing) to the largest |g|,
+ * and at least `include` (e.g. the paper's ±4).
+ */
+export function magnitudeExtent(results: readonly ProbeResult[], opts: { lowQuantile?: number; include?: number[] } = {}): [number, number] {
+  let lo = Infinity;
+  let hi = 0;
+  for (const r of results) {
+    const abs = r.middle.sample.map(Math.abs).filter((v) => v > 0 && Number.isFinite(v));
+    if (!abs.length) continue;
+    lo = Math.min(lo, quantile(abs, opts.lowQuantile ?? 0.01));
+    hi = Math.max(hi, ...abs);
+  }
+  for (const v of opts.include ?? []) if (v > 0) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+  if (!(lo > 0 && hi >= lo)) return [1e-6, 1];
+  return [10 ** Math.floor(Math.log10(lo)), 10 ** Math.ceil(Math.log10(hi))];
+}
+
+/** Middle-layer gradient std without BN ÷ with BN (Fig. 2's ≈ 100). */
+export function gradientStdRatio(noBn: ProbeResult, bn: ProbeResult): number {
+  return noBn.middle.std / bn.middle.std;
+}
+
+/** Conv-kernel gradient std per layer (all layers), for a line against depth. */
+export function gradientDepthRows(results: readonly ProbeResult[]): { network: string; norm: string; layer: number; std: number }[] {
+  return results.flatMap((r) => r.gradients.map((g) => ({ network: netLabel(r), norm: normLabel(r.norm), layer: g.depth, std: g.std })));
+}
+
+/** Fig. 6: ∂L/∂logits as heatmap rows, labelled by norm. */
+export function logitRows(results: readonly ProbeResult[]): { norm: string; example: number; class: number; grad: number }[] {
+  return results.flatMap((r) => r.logits.map((l) => ({ norm: normLabel(r.norm), example: l.example, class: l.class, grad: l.grad })));
+}
+
+/** Fig. 7: the channel-pair map as heatmap rows, labelled by norm. */
+export function channelPairRows(results: readonly ProbeResult[]): { norm: string; inChannel: number; outChannel: number; meanAbsGrad: number }[] {
+  return results.flatMap((r) => r.channelPairs.map((c) => ({ norm: normLabel(r.norm), ...c })));
+}
+
+export interface Table1Row {
+  network: string;
+  depth: number;
+  norm: string;
+  layer: string;
+  /** The conv layer's position among the weight layers. */
+  layerDepth: number;
+  /** Mean over kernel entries of |Σd| and of Σ|d|, and their ratio. */
+  absOfSum: number;
+  sumOfAbs: number;
+  ratio: number;
+  medianRatio: number;
+}
+
+/** Table 1: one row per (network, norm, layer). */
+export function table1Rows(results: readonly ProbeResult[]): Table1Row[] {
+  return results.flatMap((r) =>
+    r.coherence.map((c) => ({
+      network: netLabel(r),
+      depth: r.depth,
+      norm: normLabel(r.norm),
+      layer: c.layer,
+      layerDepth: c.depth,
+      absOfSum: c.meanAbsSum,
+      sumOfAbs: c.meanSumAbs,
+      ratio: c.aggregateRatio,
+      medianRatio: c.medianRatio,
+    })),
+  );
+}
+
+/** Table 1's ratio at the middle conv against network depth: one row per probe. */
+export function coherenceDepthRows(results: readonly ProbeResult[]): { depth: number; norm: string; when: string; ratio: number }[] {
+  return results.map((r) => ({ depth: r.depth, norm: normLabel(r.norm), when: whenLabel(r), ratio: middleCoherence(r) }));
+}
+
+/** Table 1's ratio |Σd|/Σ|d| at the middle conv of a probe. */
+export function middleCoherence(r: ProbeResult): number {
+  const c = r.coherence.find((c) => c.layer === r.middle.layer);
+  return c ? c.aggregateRatio : NaN;
+}
+
+export function fmt(v: number, digits = 3): string {
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(digits - 1) : String(+v.toPrecision(digits));
+}
+
+/** A markdown table of rows (columns in the order given, numbers formatted). */
+export function markdownTable(rows: readonly Record<string, unknown>[], columns: readonly [key: string, title: string][]): string {
+  // A literal | would end the cell.
+  const escape = (t: string) => t.replace(/\|/g, '\\|');
+  const cell = (v: unknown) => (typeof v === 'number' ? fmt(v) : escape(String(v ?? '—')));
+  return [
+    `| ${columns.map(([, t]) => escape(t)).join(' | ')} |`,
+    `|${columns.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${columns.map(([k]) => cell(r[k])).join(' | ')} |`),
+  ].join('\n');
+}
+
+/** Table 1 as markdown. */
+export function table1Markdown(rows: readonly Table1Row[]): string {
+  return markdownTable(rows as unknown as Record<string, unknown>[], [
+    ['network', 'network'],
+    ['norm', 'norm'],
+    ['layer', 'conv layer'],
+    ['layerDepth', 'depth'],
+    ['absOfSum', 'mean |Σd|'],
+    ['sumOfAbs', 'mean Σ|d|'],
+    ['ratio', '|Σd| / Σ|d|'],
+  ]);
+}
+
+export interface SummaryRow {
+  network: string;
+  /** 'at init' or 'after k steps'. */
+  when: string;
+  norm: string;
+  steps: number;
+  status: string;
+  loss: number;
+  /** Middle-layer kernel-gradient std and excess kurtosis. */
+  gradStd: number;
+  gradKurtosis: number;
+  /** Last ÷ first block channel std. */
+  stdGrowth: number;
+  /** Table 1's ratio at the middle conv. */
+  coherence: number;
+  /** Share of examples whose largest logit gradient is on one class (Fig. 6), and that class. */
+  dominantShare: number;
+  predictionShare: number;
+  /** Top singular share of the channel-pair map (Fig. 7). */
+  pairTopShare: number;
+}
+
+/** The headline statistics of each probe, one row each. */
+export function summaryRows(results: readonly ProbeResult[]): SummaryRow[] {
+  return results.map((r) => ({
+    network: netLabel(r),
+    when: whenLabel(r),
+    norm: normLabel(r.norm),
+    steps: r.steps,
+    status: r.status,
+    loss: r.loss,
+    gradStd: r.middle.std,
+    gradKurtosis: r.middle.kurtosis,
+    stdGrowth: stdGrowth(r),
+    coherence: middleCoherence(r),
+    dominantShare: r.dominance.dominantShare,
+    predictionShare: r.dominance.predictionShare,
+    pairTopShare: r.channelPairTopShare,
+  }));
+}
+
+export function summaryMarkdown(rows: readonly SummaryRow[]): string {
+  return markdownTable(rows as unknown as Record<string, unknown>[], [
+    ['network', 'network'],
+    ['norm', 'norm'],
+    ['when', 'measured'],
+    ['loss', 'loss'],
+    ['gradStd', 'grad std (middle conv)'],
+    ['gradKurtosis', 'grad excess kurtosis'],
+    ['stdGrowth', 'act. std last/first block'],
+    ['coherence', '|Σd|/Σ|d| (middle)'],
+    ['dominantShare', 'top logit-grad class share'],
+    ['predictionShare', 'top predicted class share'],
+    ['pairTopShare', 'Fig. 7 map σ1² share'],
+  ]);
+}
+
+/** No-BN ÷ BN of the headline statistics, one row per network depth (and steps). */
+export function ratioRows(results: readonly ProbeResult[]): { network: string; depth: number; steps: number; gradStdRatio: number; noBnGrowth: number; bnGrowth: number; noBnCoherence: number; bnCoherence: number }[] {
+  const out = [];
+  for (const nb of results.filter((r) => r.norm === 'none')) {
+    const b = results.find((r) => r.norm === 'batch' && r.depth === nb.depth && r.steps === nb.steps);
+    if (!b) continue;
+    out.push({
+      network: netLabel(nb),
+      depth: nb.depth,
+      steps: nb.steps,
+      gradStdRatio: gradientStdRatio(nb, b),
+      noBnGrowth: stdGrowth(nb),
+      bnGrowth: stdGrowth(b),
+      noBnCoherence: middleCoherence(nb),
+      bnCoherence: middleCoherence(b),
+    });
+  }
+  return out.sort((a, b) => a.steps - b.steps || a.depth - b.depth);
+}
+
+// ---------------------------------------------------------------- the verdict
+
+export interface Rq2Thresholds {
+  /** No-BN ÷ BN middle-layer gradient std must reach this (Fig. 2 shows ≈ 100). */
+  minGradStdRatio: number;
+  /** Without BN the channel std must grow by at least this factor from the first block to the last (Fig. 5: steady growth on a log axis). */
+  minNoBnGrowth: number;
+  /** With BN it must grow by less than this (Fig. 5: bounded, O(1)). */
+  maxBnGrowth: number;
+}
+
+export interface Rq2Check {
+  name: string;
+  value: string;
+  rule: string;
+  pass: boolean | null;
+}
+
+export interface Rq2Verdict {
+  /** null when a check could not be decided (a missing or diverged probe, a NaN). */
+  passes: boolean | null;
+  gradStdRatio: number;
+  checks: Rq2Check[];
+}
+
+/**
+ * The three checks at the deepest network at initialisation: gradient
+ * spread (Fig. 2), activation growth (Fig. 5), summand coherence (Table 1).
+ * Passes when all pass; null (inconclusive) when none fails and one cannot
+ * be decided.
+ */
+export function rq2Verdict(noBn: ProbeResult | undefined, bn: ProbeResult | undefined, t: Rq2Thresholds): Rq2Verdict {
+  const decided = (ok: boolean, ...values: number[]): boolean | null => (values.every(Number.isFinite) ? ok : null);
+  if (!noBn || !bn || noBn.status !== 'ok' || bn.status !== 'ok') {
+    return { passes: null, gradStdRatio: NaN, checks: [{ name: 'probes', value: 'missing or diverged', rule: 'both networks measured', pass: null }] };
+  }
+  const ratio = gradientStdRatio(noBn, bn);
+  const gNo = stdGrowth(noBn);
+  const gBn = stdGrowth(bn);
+  const cNo = middleCoherence(noBn);
+  const cBn = middleCoherence(bn);
+  const checks: Rq2Check[] = [
+    { name: 'gradient std ratio (Fig. 2)', value: fmt(ratio), rule: `≥ ${t.minGradStdRatio}`, pass: decided(ratio >= t.minGradStdRatio, ratio) },
+    { name: 'activation growth without BN (Fig. 5)', value: fmt(gNo), rule: `≥ ${t.minNoBnGrowth}`, pass: decided(gNo >= t.minNoBnGrowth, gNo) },
+    { name: 'activation growth with BN (Fig. 5)', value: fmt(gBn), rule: `< ${t.maxBnGrowth}`, pass: decided(gBn < t.maxBnGrowth, gBn) },
+    { name: '|Σd|/Σ|d| without vs with BN (Table 1)', value: `${fmt(cNo)} vs ${fmt(cBn)}`, rule: 'higher without BN', pass: decided(cNo > cBn, cNo, cBn) },
+  ];
+  const passes = checks.some((c) => c.pass === false) ? false : checks.some((c) => c.pass === null) ? null : true;
+  return { passes, gradStdRatio: ratio, checks };
+}
+
+export function checksMarkdown(v: Rq2Verdict): string {
+  const mark = (p: boolean | null) => (p === null ? '❔' : p ? '✅' : '❌');
+  return markdownTable(
+    v.checks.map((c) => ({ ...c, pass: mark(c.pass) })),
+    [
+      ['name', 'check'],
+      ['value', 'ours'],
+      ['rule', 'rule'],
+      ['pass', ''],
+    ],
+  );
+}
+
+/**
+ * The finding's note: the numbers behind each check at the deepest network,
+ * the logit-gradient dominance (reported, not judged), and what a few SGD
+ * steps changed.
+ */
+export function findingNote(v: Rq2Verdict, atInit: { noBn?: ProbeResult; bn?: ProbeResult }, after: { noBn?: ProbeResult; bn?: ProbeResult; learningRate?: number }): string {
+  const parts: string[] = [];
+  const { noBn, bn } = atInit;
+  if (noBn && bn && noBn.status === 'ok' && bn.status === 'ok') {
+    parts.push(
+      `ResNet-${noBn.depth} at init, middle conv ${noBn.middle.layer}: gradient std ${fmt(noBn.middle.std)} without BN vs ${fmt(bn.middle.std)} with BN (excess kurtosis ${fmt(noBn.middle.kurtosis)} vs ${fmt(bn.middle.kurtosis)})`,
+      `Channel std grows ${fmt(stdGrowth(noBn))}× from the first block to the last without BN, ${fmt(stdGrowth(bn))}× with BN`,
+      `|Σd|/Σ|d| ${fmt(middleCoherence(noBn))} without BN vs ${fmt(middleCoherence(bn))} with BN`,
+      `Not judged: share of examples whose largest logit gradient is on one class ${fmt(noBn.dominance.dominantShare)} without BN vs ${fmt(bn.dominance.dominantShare)} with BN; Fig. 7 map σ1² share ${fmt(noBn.channelPairTopShare)} vs ${fmt(bn.channelPairTopShare)}`,
+    );
+  }
+  if (after.noBn && after.bn) {
+    const a = after.noBn;
+    const b = after.bn;
+    if (a.status !== 'ok' || b.status !== 'ok') parts.push(`Within ${a.steps} SGD steps the ${[a, b].filter((r) => r.status !== 'ok').map((r) => normLabel(r.norm)).join(' and ')} network diverged, so nothing was measured after the steps`);
+    else
+      parts.push(
+        `After ${a.steps} SGD steps${after.learningRate ? ` at lr ${after.learningRate}` : ''}: gradient-std ratio ${fmt(gradientStdRatio(a, b))}, channel-std growth ${fmt(stdGrowth(a))}× vs ${fmt(stdGrowth(b))}×, |Σd|/Σ|d| ${fmt(middleCoherence(a))} vs ${fmt(middleCoherence(b))}`,
+      );
+  }
+  if (v.passes === false) parts.push(`Failed: ${v.checks.filter((c) => c.pass === false).map((c) => c.name).join('; ')}`);
+  return parts.join('. ') + '.';
+}

@@ -42,6 +42,11 @@ function fmt(v: number): string {
   return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : String(+v.toPrecision(4));
 }
 
+/** A table cell: pipes and line breaks would end the cell or the row. */
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+}
+
 export function findingMarkdown(f: Finding): string {
   const mark = f.verdict === 'reproduced' ? '✅' : f.verdict === 'not reproduced' ? '❌' : '❔';
   return [
@@ -49,7 +54,7 @@ export function findingMarkdown(f: Finding): string {
     '',
     `| measured | ours | rule | paper |`,
     `|---|---|---|---|`,
-    `| ${f.metric} | ${fmt(f.value)} | ${f.threshold} | ${f.paper ?? '—'} |`,
+    `| ${cell(f.metric)} | ${fmt(f.value)} | ${cell(f.threshold)} | ${cell(f.paper ?? '—')} |`,
     ...(f.note ? ['', `*${f.note}*`] : []),
   ].join('\n');
 }

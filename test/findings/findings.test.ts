@@ -1,0 +1,18 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { findingMarkdown, verdictOf } from '../../lib/src/findings';
+
+describe('findings', () => {
+  it('verdictOf maps pass / fail / undecidable', () => {
+    assert.equal(verdictOf(true), 'reproduced');
+    assert.equal(verdictOf(false), 'not reproduced');
+    assert.equal(verdictOf(null), 'inconclusive');
+  });
+
+  it('renders a one-row table whose cells survive pipes and line breaks', () => {
+    const md = findingMarkdown({ rq: 'RQ9', notebook: 'x', claim: 'A claim.', metric: 'ratio |a|/|b|', value: 0.000012, threshold: 'ratio ≥ 10\nand more', verdict: 'not reproduced' });
+    const row = md.split('\n').find((l) => l.startsWith('| ratio'))!;
+    assert.equal(row, '| ratio \\|a\\|/\\|b\\| | 1.20e-5 | ratio ≥ 10 and more | — |');
+    assert.match(md, /^\*\*RQ9 verdict: ❌ not reproduced\.\*\* A claim\./);
+  });
+});
