@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { initBackend } from '../../lib/src/backend';
-import * as analysis from '../../lib/src/analysis';
-import { rq1 } from '../../lib/src/analysis';
+import { rq1, sweep } from '../../lib/src/analysis';
 import type { Dataset } from '../../lib/src/data';
-import { lrSweepBase, PROFILES } from '../../lib/src/experiments';
+import { lrSweepBase } from '../../lib/src/experiments';
 import type { TrainSummary } from '../../lib/src/experiments';
 import { record } from '../../lib/src/instrument';
 import { mlp, resnet } from '../../lib/src/models';
@@ -19,16 +18,16 @@ const close = (a: number, b: number, tol: number, what = '') => assert.ok(Math.a
 
 type Norm = rq1.Rq1Norm;
 /** A run's row: acc null = diverged. */
-const row = (norm: Norm, lr: number, acc: number | null, seed = 1): rq1.SweepRow =>
-  rq1.sweepRow(
+const row = (norm: Norm, learningRate: number, acc: number | null, seed = 1): sweep.SweepRow =>
+  sweep.sweepRow(
+    { norm, learningRate, seed },
     acc === null
       ? { status: 'diverged', final: null, divergence: { step: 3, loss: Infinity, reason: 'x' } }
       : { status: 'completed', final: { testAccuracy: acc, trainAccuracy: acc, testLoss: 1, trainLoss: 1 }, divergence: null },
-    { norm, lr, seed },
   );
 
 /** A sweep shaped like the paper's Fig. 1 story. */
-function paperLike(): rq1.SweepRow[] {
+function paperLike(): sweep.SweepRow[] {
   return [
     row('batch', 0.1, 0.93),
     row('batch', 0.03, 0.92),
@@ -46,28 +45,7 @@ function paperLike(): rq1.SweepRow[] {
   ];
 }
 
-describe('rq1 run specs', () => {
-  it('sweepSpec is the shared base with only norm, lr and seed set, for every profile', () => {
-    for (const profile of PROFILES) {
-      const base = lrSweepBase(profile);
-      const s = rq1.sweepSpec(base, 'none', 0.003, 2);
-      assert.deepEqual(s.data, base.data);
-      assert.deepEqual(s.model, { ...base.model, norm: 'none', seed: 2 });
-      assert.deepEqual(s.train, { ...base.train, learningRate: 0.003, seed: 2 });
-    }
-  });
-
-  it('builds the same keyed config as RQ4 (so the store serves the shared runs to both)', (t) => {
-    const rq4 = (analysis as unknown as { rq4: { sweepSpec?: (b: unknown, p: unknown) => { label?: string } } }).rq4;
-    if (typeof rq4.sweepSpec !== 'function') return t.skip('rq4.sweepSpec not present');
-    const base = lrSweepBase('quick');
-    for (const norm of ['batch', 'none'] as const) {
-      const { label: _a, ...mine } = rq1.sweepSpec(base, norm, 0.01, 1);
-      const { label: _b, ...theirs } = rq4.sweepSpec(base, { norm, learningRate: 0.01, seed: 1 });
-      assert.deepEqual(mine, theirs);
-    }
-  });
-
+describe('rq1 planned steps', () => {
   it('plannedSteps counts whole batches per epoch, capped by maxSteps', () => {
     assert.equal(rq1.plannedSteps(4000, { epochs: 3, batchSize: 128 }), 93);
     assert.equal(rq1.plannedSteps(4000, { epochs: 3, batchSize: 128, maxSteps: 10 }), 10);
@@ -75,47 +53,19 @@ describe('rq1 run specs', () => {
   });
 });
 
-describe('rq1 stability', () => {
-  it('a run is stable only if it did not diverge and learned (mean test accuracy > 0.2)', () => {
-    const pts = rq1.ratePoints([row('none', 0.1, null), row('none', 0.01, 0.15), row('none', 0.001, 0.5)]);
-    const at = (lr: number) => pts.find((p) => p.lr === lr)!;
-    assert.equal(rq1.isStable(at(0.1)), false);
-    assert.equal(rq1.isStable(at(0.01)), false);
-    assert.equal(rq1.isStable(at(0.001)), true);
-    assert.equal(rq1.isStable(at(0.001), 0.6), false);
-  });
-
-  it('one diverged seed makes a rate unstable; the mean is over the seeds that completed; duplicates count once', () => {
-    const rows = [row('batch', 0.1, 0.9, 1), row('batch', 0.1, null, 2), row('batch', 0.03, 0.8, 1), row('batch', 0.03, 0.7, 2), row('batch', 0.03, 0.7, 2)];
-    const pts = rq1.ratePoints(rows);
-    const p01 = pts.find((p) => p.lr === 0.1)!;
-    assert.deepEqual({ runs: p01.runs, diverged: p01.divergedRuns, mean: p01.meanTestAccuracy }, { runs: 2, diverged: 1, mean: 0.9 });
-    const p003 = pts.find((p) => p.lr === 0.03)!;
-    assert.equal(p003.runs, 2);
-    close(p003.meanTestAccuracy!, 0.75, 1e-12, 'mean');
-    assert.equal(rq1.largestStableLr(rows, 'batch'), 0.03);
-  });
-
-  it('largest stable lr, best stable rate and the per-model summary', () => {
+describe('rq1 rates per model', () => {
+  it('the per-model summary: runs, diverged rates, largest stable and best stable rate', () => {
     const rows = paperLike();
-    assert.equal(rq1.largestStableLr(rows, 'batch'), 0.1);
-    assert.equal(rq1.largestStableLr(rows, 'none'), 0.001);
-    assert.deepEqual(rq1.bestStable(rows, 'none'), { norm: 'none', lr: 0.001, runs: 1, divergedRuns: 0, meanTestAccuracy: 0.85 });
     const [bn, none] = rq1.summarize(rows);
-    assert.deepEqual(bn, { model: 'BN', runs: 6, divergedRuns: 0, divergedAt: [], largestStableLr: 0.1, bestLr: 0.1, bestTestAccuracy: 0.93 });
-    assert.deepEqual(none.divergedAt, [0.1, 0.03, 0.01]);
-    assert.equal(none.largestStableLr, 0.001);
-    assert.equal(rq1.largestStableLr([row('none', 0.1, null)], 'none'), null);
+    assert.deepEqual(bn, { model: 'BN', runs: 6, divergedRuns: 0, divergedAt: [], largestStableLearningRate: 0.1, bestLearningRate: 0.1, bestTestAccuracy: 0.93 });
+    assert.deepEqual(none, { model: 'no BN', runs: 7, divergedRuns: 3, divergedAt: [0.1, 0.03, 0.01], largestStableLearningRate: 0.001, bestLearningRate: 0.001, bestTestAccuracy: 0.85 });
+    assert.equal(rq1.summarize([...rows, rows[0]])[0].runs, 6, 'a run listed twice counts once');
   });
 
   it('bestLr prefers stable rates, falls back to the best completed one, and is null when all diverged', () => {
     assert.equal(rq1.bestLr(paperLike(), 'none'), 0.001);
     assert.equal(rq1.bestLr([row('none', 0.1, null), row('none', 0.01, 0.12), row('none', 0.001, 0.14)], 'none'), 0.001);
     assert.equal(rq1.bestLr([row('none', 0.1, null)], 'none'), null);
-  });
-
-  it('a tie in best accuracy goes to the larger rate', () => {
-    assert.equal(rq1.bestStable([row('batch', 0.01, 0.8), row('batch', 0.1, 0.8)], 'batch')!.lr, 0.1);
   });
 });
 
@@ -138,7 +88,7 @@ describe('rq1 matched learning rates', () => {
       [0.0001, 0.001, 0.003, 0.01, 0.03, 0.1],
     );
     assert.equal(rq1.lowestMatched(rows)!.lr, 0.0001);
-    const chanceAtLowest = [...rows.filter((r) => r.lr !== 0.0001), row('batch', 0.0001, 0.1), row('none', 0.0001, 0.1)];
+    const chanceAtLowest = [...rows.filter((r) => r.learningRate !== 0.0001), row('batch', 0.0001, 0.1), row('none', 0.0001, 0.1)];
     assert.equal(rq1.lowestMatched(chanceAtLowest)!.lr, 0.001);
   });
 
@@ -174,7 +124,7 @@ describe('rq1 verdict', () => {
   });
 
   it('not reproduced when the rates are within 3×', () => {
-    const rows = paperLike().map((r) => (r.norm === 'none' && r.lr >= 0.01 ? row('none', r.lr, 0.8) : r));
+    const rows = paperLike().map((r) => (r.norm === 'none' && r.learningRate >= 0.01 ? row('none', r.learningRate, 0.8) : r));
     const v = rq1.rq1Verdict(rows);
     assert.equal(v.ratio, 1);
     assert.equal(v.checks.ratio, false);
@@ -187,18 +137,18 @@ describe('rq1 verdict', () => {
   });
 
   it('not reproduced when BN is clearly better at the matched small rate, or not better at its best', () => {
-    const better = paperLike().map((r) => (r.norm === 'batch' && r.lr === 0.0001 ? row('batch', 0.0001, 0.86) : r));
+    const better = paperLike().map((r) => (r.norm === 'batch' && r.learningRate === 0.0001 ? row('batch', 0.0001, 0.86) : r));
     const v = rq1.rq1Verdict(better);
     assert.equal(v.checks.matched, false);
     assert.equal(v.pass, false);
-    const worse = paperLike().map((r) => (r.norm === 'none' && r.lr === 0.001 ? row('none', 0.001, 0.95) : r));
+    const worse = paperLike().map((r) => (r.norm === 'none' && r.learningRate === 0.001 ? row('none', 0.001, 0.95) : r));
     const w = rq1.rq1Verdict(worse);
     assert.equal(w.checks.best, false);
     assert.equal(w.pass, false);
   });
 
   it('inconclusive when a model learned at no rate, or no matched rate is decidable', () => {
-    const none = paperLike().map((r) => (r.norm === 'none' ? row('none', r.lr, r.testAccuracy === null ? null : 0.1) : r));
+    const none = paperLike().map((r) => (r.norm === 'none' ? row('none', r.learningRate, r.testAccuracy === null ? null : 0.1) : r));
     const v = rq1.rq1Verdict(none);
     assert.equal(v.pass, null);
     assert.equal(v.ratio, null);

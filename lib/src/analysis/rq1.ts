@@ -9,41 +9,23 @@
  */
 import { Batch, Dataset, toTensors } from '../data';
 import { DataSpec, loadData } from '../experiments/data';
-import type { TrainRunSpec, TrainSummary } from '../experiments/runs';
+import type { TrainSummary } from '../experiments/runs';
 import type { SweepBase } from '../experiments/sweep';
 import { PAPER } from '../findings/paper';
 import { record } from '../instrument/hooks';
-import { buildModel, Model, ModelOptions } from '../models';
+import { buildModel, Model, ModelOptions, Norm } from '../models';
 import { Rng } from '../util/rng';
+import { bestCompletedRate, bestStableRate, DEFAULT_LEARNED_ABOVE, largestStableLearningRate, NORM_LABEL, NormLabel, RatePoint, ratePoints, SweepRow } from './sweep';
 
 export type Rq1Norm = 'batch' | 'none';
 
-/** How charts and tables name the two models. */
-export const MODEL_LABEL: Record<Rq1Norm, 'BN' | 'no BN'> = { batch: 'BN', none: 'no BN' };
+/** How charts and tables name the two models (the shared sweep's labels). */
+export const MODEL_LABEL: Record<Rq1Norm, 'BN' | 'no BN'> = { batch: NORM_LABEL.batch, none: NORM_LABEL.none };
 
 /** BN blue, no BN red, as in every notebook. */
 export const MODEL_COLORS = { BN: '#1f77b4', 'no BN': '#d62728' } as const;
 
-/** Chance is 0.1 on ten classes; a run must beat this to count as having learned. */
-export const DEFAULT_LEARNED_ABOVE = 0.2;
-
-// ---------------------------------------------------------------------------
-// Runs
-
-/**
- * The run spec of one sweep point: the shared RQ1/RQ4 base unchanged, with
- * only the norm, the learning rate and the seed (of the init and of the data
- * order) set. RQ4 builds its runs the same way (rq4.sweepSpec), so the store
- * serves each run to both notebooks and nothing is trained twice.
- */
-export function sweepSpec(base: SweepBase, norm: Rq1Norm, learningRate: number, seed: number): TrainRunSpec {
-  return {
-    label: `${MODEL_LABEL[norm]}, lr ${learningRate}, seed ${seed}`,
-    data: base.data,
-    model: { ...base.model, norm, seed },
-    train: { ...base.train, learningRate, seed },
-  };
-}
+// The sweep's runs, rows and stable rates live in ./sweep (bn.sweep), shared with RQ4.
 
 /** The steps a run is planned to take (a diverged run stops before): for "% of training" axes. */
 export function plannedSteps(trainCount: number, train: { epochs: number; batchSize: number; maxSteps?: number }): number {
@@ -53,93 +35,7 @@ export function plannedSteps(trainCount: number, train: { epochs: number; batchS
 }
 
 // ---------------------------------------------------------------------------
-// The sweep as rows
-
-/** One run as a tidy row. */
-export type SweepRow = {
-  norm: Rq1Norm;
-  model: 'BN' | 'no BN';
-  lr: number;
-  seed: number;
-  diverged: boolean;
-  /** Final test accuracy; null when the run diverged. */
-  testAccuracy: number | null;
-  trainAccuracy: number | null;
-  /** The step at which a diverged run passed the divergence loss. */
-  divergedAtStep: number | null;
-};
-
-export function sweepRow(result: Pick<TrainSummary, 'status' | 'final' | 'divergence'>, p: { norm: Rq1Norm; lr: number; seed: number }): SweepRow {
-  const diverged = result.status === 'diverged';
-  const final = diverged ? null : result.final;
-  return {
-    norm: p.norm,
-    model: MODEL_LABEL[p.norm],
-    lr: p.lr,
-    seed: p.seed,
-    diverged,
-    testAccuracy: final ? final.testAccuracy : null,
-    trainAccuracy: final ? final.trainAccuracy : null,
-    divergedAtStep: result.divergence?.step ?? null,
-  };
-}
-
-/** Per (model, learning rate), over its seeds. */
-export interface RatePoint {
-  norm: Rq1Norm;
-  lr: number;
-  runs: number;
-  divergedRuns: number;
-  /** Mean final test accuracy over the seeds that completed; null if none did. */
-  meanTestAccuracy: number | null;
-}
-
-/**
- * Groups runs by (norm, lr); a run listed twice (the same norm, lr and seed,
- * e.g. a sweep run that is also one of Fig. 1's) counts once.
- */
-export function ratePoints(rows: readonly SweepRow[]): RatePoint[] {
-  const unique = new Map<string, SweepRow>();
-  for (const r of rows) unique.set(`${r.norm}\u0000${r.lr}\u0000${r.seed}`, r);
-  const groups = new Map<string, SweepRow[]>();
-  for (const r of unique.values()) {
-    const k = `${r.norm}\u0000${r.lr}`;
-    groups.set(k, [...(groups.get(k) ?? []), r]);
-  }
-  return [...groups.values()].map((g) => {
-    const acc = g.map((r) => r.testAccuracy).filter((a): a is number => a !== null && Number.isFinite(a));
-    return {
-      norm: g[0].norm,
-      lr: g[0].lr,
-      runs: g.length,
-      divergedRuns: g.filter((r) => r.diverged).length,
-      meanTestAccuracy: acc.length ? acc.reduce((s, a) => s + a, 0) / acc.length : null,
-    };
-  });
-}
-
-/**
- * Stable: no seed diverged AND the model learned — its mean final test
- * accuracy is clearly above chance (> learnedAbove). A run that neither
- * diverged nor learned (a rate too small to move in the epochs given) is
- * not stable in the sense that matters here.
- */
-export function isStable(p: RatePoint, learnedAbove = DEFAULT_LEARNED_ABOVE): boolean {
-  return p.divergedRuns === 0 && p.meanTestAccuracy !== null && p.meanTestAccuracy > learnedAbove;
-}
-
-/** The largest learning rate at which `norm` is stable; null if it is stable at none. */
-export function largestStableLr(rows: readonly SweepRow[], norm: Rq1Norm, learnedAbove = DEFAULT_LEARNED_ABOVE): number | null {
-  const lrs = ratePoints(rows).filter((p) => p.norm === norm && isStable(p, learnedAbove)).map((p) => p.lr);
-  return lrs.length ? Math.max(...lrs) : null;
-}
-
-/** The stable rate with the highest mean test accuracy (a tie goes to the larger rate); null if none is stable. */
-export function bestStable(rows: readonly SweepRow[], norm: Rq1Norm, learnedAbove = DEFAULT_LEARNED_ABOVE): RatePoint | null {
-  const ok = ratePoints(rows).filter((p) => p.norm === norm && isStable(p, learnedAbove));
-  if (!ok.length) return null;
-  return ok.reduce((best, p) => (p.meanTestAccuracy! > best.meanTestAccuracy! || (p.meanTestAccuracy === best.meanTestAccuracy && p.lr > best.lr) ? p : best));
-}
+// The sweep's rates per model
 
 /**
  * The rate to show a model at in Fig. 1: its best stable rate; if it is
@@ -147,11 +43,7 @@ export function bestStable(rows: readonly SweepRow[], norm: Rq1Norm, learnedAbov
  * still has a curve to show); null if every run diverged.
  */
 export function bestLr(rows: readonly SweepRow[], norm: Rq1Norm, learnedAbove = DEFAULT_LEARNED_ABOVE): number | null {
-  const stable = bestStable(rows, norm, learnedAbove);
-  if (stable) return stable.lr;
-  const done = ratePoints(rows).filter((p) => p.norm === norm && p.divergedRuns === 0 && p.meanTestAccuracy !== null);
-  if (!done.length) return null;
-  return done.reduce((best, p) => (p.meanTestAccuracy! > best.meanTestAccuracy! ? p : best)).lr;
+  return (bestStableRate(rows, norm, learnedAbove) ?? bestCompletedRate(rows, norm))?.learningRate ?? null;
 }
 
 export type ModelSummary = {
@@ -160,8 +52,8 @@ export type ModelSummary = {
   divergedRuns: number;
   /** Rates where it diverged, largest first. */
   divergedAt: number[];
-  largestStableLr: number | null;
-  bestLr: number | null;
+  largestStableLearningRate: number | null;
+  bestLearningRate: number | null;
   bestTestAccuracy: number | null;
 };
 
@@ -169,14 +61,14 @@ export type ModelSummary = {
 export function summarize(rows: readonly SweepRow[], learnedAbove = DEFAULT_LEARNED_ABOVE): ModelSummary[] {
   return (['batch', 'none'] as const).map((norm) => {
     const points = ratePoints(rows).filter((p) => p.norm === norm);
-    const best = bestStable(rows, norm, learnedAbove);
+    const best = bestStableRate(rows, norm, learnedAbove);
     return {
       model: MODEL_LABEL[norm],
       runs: points.reduce((s, p) => s + p.runs, 0),
       divergedRuns: points.reduce((s, p) => s + p.divergedRuns, 0),
-      divergedAt: points.filter((p) => p.divergedRuns > 0).map((p) => p.lr).sort((a, b) => b - a),
-      largestStableLr: largestStableLr(rows, norm, learnedAbove),
-      bestLr: best?.lr ?? null,
+      divergedAt: points.filter((p) => p.divergedRuns > 0).map((p) => p.learningRate).sort((a, b) => b - a),
+      largestStableLearningRate: largestStableLearningRate(rows, norm, learnedAbove),
+      bestLearningRate: best?.learningRate ?? null,
       bestTestAccuracy: best?.meanTestAccuracy ?? null,
     };
   });
@@ -201,7 +93,7 @@ export type MatchedGap = {
 
 export function matchedGap(rows: readonly SweepRow[], lr: number, learnedAbove = DEFAULT_LEARNED_ABOVE): MatchedGap {
   const pts = ratePoints(rows);
-  const at = (norm: Rq1Norm) => pts.find((p) => p.norm === norm && p.lr === lr);
+  const at = (norm: Rq1Norm) => pts.find((p) => p.norm === norm && p.learningRate === lr);
   const b = at('batch');
   const n = at('none');
   const bn = b && b.divergedRuns === 0 ? b.meanTestAccuracy : null;
@@ -212,7 +104,7 @@ export function matchedGap(rows: readonly SweepRow[], lr: number, learnedAbove =
 
 /** The gaps at the given rates (default: every rate both models ran), smallest rate first. */
 export function matchedGaps(rows: readonly SweepRow[], lrs?: readonly number[], learnedAbove = DEFAULT_LEARNED_ABOVE): MatchedGap[] {
-  const both = (norm: Rq1Norm) => new Set(rows.filter((r) => r.norm === norm).map((r) => r.lr));
+  const both = (norm: Rq1Norm) => new Set(rows.filter((r) => r.norm === norm).map((r) => r.learningRate));
   const candidates = lrs ?? [...both('batch')].filter((lr) => both('none').has(lr));
   return [...candidates].sort((a, b) => a - b).map((lr) => matchedGap(rows, lr, learnedAbove));
 }
@@ -279,10 +171,10 @@ export function thresholdText(rule: Rq1Rule): string {
  * no matched rate is decidable (too few runs learned to decide).
  */
 export function rq1Verdict(rows: readonly SweepRow[], rule: Rq1Rule = DEFAULT_RULE): Rq1Verdict {
-  const lrBn = largestStableLr(rows, 'batch', rule.learnedAbove);
-  const lrNoBn = largestStableLr(rows, 'none', rule.learnedAbove);
-  const bestBn = bestStable(rows, 'batch', rule.learnedAbove);
-  const bestNoBn = bestStable(rows, 'none', rule.learnedAbove);
+  const lrBn = largestStableLearningRate(rows, 'batch', rule.learnedAbove);
+  const lrNoBn = largestStableLearningRate(rows, 'none', rule.learnedAbove);
+  const bestBn = bestStableRate(rows, 'batch', rule.learnedAbove);
+  const bestNoBn = bestStableRate(rows, 'none', rule.learnedAbove);
   const matched = lowestMatched(rows, rule.learnedAbove);
   const ratio = lrBn !== null && lrNoBn !== null ? lrBn / lrNoBn : null;
   const checks = {
@@ -298,7 +190,7 @@ export function rq1Verdict(rows: readonly SweepRow[], rule: Rq1Rule = DEFAULT_RU
   if (!matched) why.push('at no learning rate did both models complete with at least one of them learning');
   const note = [
     `Largest stable lr: BN ${lrText(lrBn)}, no BN ${lrText(lrNoBn)}${ratio !== null ? ` (ratio ${+ratio.toPrecision(3)}×, ${checks.ratio ? 'passes' : 'fails'} ≥ ${rule.lrRatioAtLeast}×)` : ''}.`,
-    `Best test accuracy: BN ${pct(bestBn?.meanTestAccuracy)} at lr ${lrText(bestBn?.lr ?? null)}, no BN ${pct(bestNoBn?.meanTestAccuracy)} at lr ${lrText(bestNoBn?.lr ?? null)}` +
+    `Best test accuracy: BN ${pct(bestBn?.meanTestAccuracy)} at lr ${lrText(bestBn?.learningRate ?? null)}, no BN ${pct(bestNoBn?.meanTestAccuracy)} at lr ${lrText(bestNoBn?.learningRate ?? null)}` +
       (checks.best === null ? '.' : ` (${checks.best ? 'BN better' : 'BN not better'}).`),
     matched
       ? `At lr ${matched.lr} (the lowest both ran): BN ${pct(matched.bn)}, no BN ${pct(matched.noBn)}, BN − no BN ${points(matched.gap!)} (${checks.matched ? 'within' : 'beyond'} ${(100 * rule.matchedMargin).toFixed(0)} points).`
@@ -616,15 +508,15 @@ export function gradientNoiseAtInit(
 }
 
 /** C of a model at a batch size (the measurement's row at the batch size nearest to it). */
-export function varianceAt(noise: readonly NoiseRow[], norm: Rq1Norm, batchSize: number): number | null {
+export function varianceAt(noise: readonly NoiseRow[], norm: Norm, batchSize: number): number | null {
   const own = noise.filter((r) => r.norm === norm);
   if (!own.length) return null;
   return own.reduce((a, b) => (Math.abs(b.batchSize - batchSize) < Math.abs(a.batchSize - batchSize) ? b : a)).perExampleVariance;
 }
 
 export type NoiseScaleRow = {
-  model: 'BN' | 'no BN';
-  lr: number;
+  model: NormLabel;
+  learningRate: number;
   seed: number;
   /** α²/|B|·C at the run's learning rate and batch size, C measured at init. */
   noiseScale: number;
@@ -638,7 +530,7 @@ export function noiseScaleRows(rows: readonly SweepRow[], noise: readonly NoiseR
   for (const r of rows) {
     const C = varianceAt(noise, r.norm, batchSize);
     if (C === null) continue;
-    out.push({ model: r.model, lr: r.lr, seed: r.seed, noiseScale: noiseScale(r.lr, batchSize, C), testAccuracy: r.testAccuracy, diverged: r.diverged });
+    out.push({ model: r.model, learningRate: r.learningRate, seed: r.seed, noiseScale: noiseScale(r.learningRate, batchSize, C), testAccuracy: r.testAccuracy, diverged: r.diverged });
   }
   return out;
 }

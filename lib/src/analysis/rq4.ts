@@ -4,13 +4,13 @@
  * numbers the verdict rests on: per normalisation, the largest stable
  * learning rate and the test accuracy at the best learning rate; the share
  * of BN's gain over no BN that final-layer BN recovers; and the verdict rule.
- * Also the sweep's run specs (built from the shared RQ1/RQ4 base, so RQ1's
- * 'none' and 'batch' runs are served from the store) and a dot/bar chart.
+ * Also the sweep's points and a dot/bar chart; the runs, rows and stable
+ * rates are the shared sweep's (./sweep, bn.sweep), so RQ1's 'none' and
+ * 'batch' runs are served from the store.
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { assemble, BaseChartOptions, colorScale, Json, notReference, project, Row } from '../charts/common';
-import type { SweepBase } from '../experiments/sweep';
-import type { TrainRunSpec, TrainSummary } from '../experiments/runs';
+import { bestCompletedRate, DEFAULT_LEARNED_ABOVE, largestStableLearningRate, ratePoints, SweepPoint, SweepRow } from './sweep';
 
 export type Rq4Norm = 'none' | 'final-only' | 'batch';
 
@@ -20,25 +20,16 @@ export const NORMS: readonly Rq4Norm[] = ['none', 'final-only', 'batch'];
 /** Fixed colours, so every chart of the notebook reads the same way (BN blue, no BN red as elsewhere). */
 export const NORM_COLORS: Record<Rq4Norm, string> = { none: '#d62728', 'final-only': '#ff7f0e', batch: '#1f77b4' };
 
-/** Chance accuracy is 0.1 on ten classes; a run above this is "clearly above chance". */
-export const DEFAULT_MIN_ACCURACY = 0.2;
-
 // ---------------------------------------------------------------------------
 // The sweep
-
-export interface SweepPoint {
-  norm: Rq4Norm;
-  learningRate: number;
-  seed: number;
-}
 
 /**
  * Every (norm, learning rate, seed) of the sweep: `learningRates` for each
  * norm, plus `extraNoBnRates` for 'none' only (no BN needs smaller rates to
  * find its best), in the order given.
  */
-export function sweepPoints(opts: { norms?: readonly Rq4Norm[]; learningRates: readonly number[]; extraNoBnRates?: readonly number[]; seeds: readonly number[] }): SweepPoint[] {
-  const out: SweepPoint[] = [];
+export function sweepPoints(opts: { norms?: readonly Rq4Norm[]; learningRates: readonly number[]; extraNoBnRates?: readonly number[]; seeds: readonly number[] }): SweepPoint<Rq4Norm>[] {
+  const out: SweepPoint<Rq4Norm>[] = [];
   for (const norm of opts.norms ?? NORMS) {
     const rates = norm === 'none' ? [...opts.learningRates, ...(opts.extraNoBnRates ?? [])] : [...opts.learningRates];
     for (const learningRate of rates) for (const seed of opts.seeds) out.push({ norm, learningRate, seed });
@@ -46,98 +37,8 @@ export function sweepPoints(opts: { norms?: readonly Rq4Norm[]; learningRates: r
   return out;
 }
 
-/**
- * The run spec of one sweep point: the shared base unchanged, with only the
- * norm, the learning rate and the seed (of the init and of the data order)
- * set. RQ1 builds its runs the same way, so equal points are equal runs.
- */
-export function sweepSpec(base: SweepBase, p: SweepPoint): TrainRunSpec {
-  return {
-    label: `${p.norm} lr=${p.learningRate} seed=${p.seed}`,
-    data: base.data,
-    model: { ...base.model, norm: p.norm, seed: p.seed },
-    train: { ...base.train, learningRate: p.learningRate, seed: p.seed },
-  };
-}
-
 // ---------------------------------------------------------------------------
-// Rows
-
-/** One run of the sweep as a tidy row (charts and the analysis below take these). A type, not an interface, so it is a chart row. */
-export type SweepRow = {
-  norm: Rq4Norm;
-  learningRate: number;
-  seed: number;
-  diverged: boolean;
-  /** Final test accuracy; null when the run diverged. */
-  testAccuracy: number | null;
-  trainAccuracy: number | null;
-  /** The step at which a diverged run crossed the divergence loss. */
-  divergedAtStep: number | null;
-};
-
-export function sweepRow(p: SweepPoint, result: Pick<TrainSummary, 'status' | 'final' | 'divergence'>): SweepRow {
-  const diverged = result.status === 'diverged';
-  return {
-    norm: p.norm,
-    learningRate: p.learningRate,
-    seed: p.seed,
-    diverged,
-    testAccuracy: diverged || !result.final ? null : result.final.testAccuracy,
-    trainAccuracy: diverged || !result.final ? null : result.final.trainAccuracy,
-    divergedAtStep: result.divergence?.step ?? null,
-  };
-}
-
-/** Per (norm, learning rate): the mean over seeds, and whether every seed completed. */
-export interface RatePoint {
-  norm: Rq4Norm;
-  learningRate: number;
-  runs: number;
-  divergedRuns: number;
-  /** Mean final test accuracy over the seeds that completed; null if none did. */
-  meanTestAccuracy: number | null;
-}
-
-export function ratePoints(rows: readonly SweepRow[]): RatePoint[] {
-  const groups = new Map<string, SweepRow[]>();
-  for (const r of rows) {
-    const k = `${r.norm}\u0000${r.learningRate}`;
-    groups.set(k, [...(groups.get(k) ?? []), r]);
-  }
-  return [...groups.values()].map((g) => {
-    const acc = g.map((r) => r.testAccuracy).filter((a): a is number => a !== null && Number.isFinite(a));
-    return {
-      norm: g[0].norm,
-      learningRate: g[0].learningRate,
-      runs: g.length,
-      divergedRuns: g.filter((r) => r.diverged).length,
-      meanTestAccuracy: acc.length ? acc.reduce((s, a) => s + a, 0) / acc.length : null,
-    };
-  });
-}
-
-/** Stable: no seed diverged and the mean final test accuracy is clearly above chance (> minAccuracy). */
-export function isStable(p: RatePoint, minAccuracy = DEFAULT_MIN_ACCURACY): boolean {
-  return p.divergedRuns === 0 && p.meanTestAccuracy !== null && p.meanTestAccuracy > minAccuracy;
-}
-
-/** The largest learning rate at which `norm` is stable; null if it is stable at none. */
-export function largestStableLearningRate(rows: readonly SweepRow[], norm: Rq4Norm, minAccuracy = DEFAULT_MIN_ACCURACY): number | null {
-  const stable = ratePoints(rows).filter((p) => p.norm === norm && isStable(p, minAccuracy));
-  return stable.length ? Math.max(...stable.map((p) => p.learningRate)) : null;
-}
-
-/**
- * The best learning rate of `norm`: the highest mean final test accuracy
- * among the rates where no seed diverged (a tie goes to the larger rate);
- * null if every rate had a diverged run.
- */
-export function bestLearningRate(rows: readonly SweepRow[], norm: Rq4Norm): RatePoint | null {
-  const ok = ratePoints(rows).filter((p) => p.norm === norm && p.divergedRuns === 0 && p.meanTestAccuracy !== null);
-  if (!ok.length) return null;
-  return ok.reduce((best, p) => (p.meanTestAccuracy! > best.meanTestAccuracy! || (p.meanTestAccuracy === best.meanTestAccuracy && p.learningRate > best.learningRate) ? p : best));
-}
+// Per norm
 
 export interface NormSummary {
   norm: Rq4Norm;
@@ -148,14 +49,19 @@ export interface NormSummary {
   bestTestAccuracy: number | null;
 }
 
-export function summarize(rows: readonly SweepRow[], minAccuracy = DEFAULT_MIN_ACCURACY, norms: readonly Rq4Norm[] = NORMS): NormSummary[] {
+/**
+ * Per norm: the largest stable rate, and the best rate — the most accurate
+ * among the COMPLETED rates (bn.sweep.bestCompletedRate: it need not have
+ * learned, so a model that learns nowhere still has an accuracy to compare).
+ */
+export function summarize(rows: readonly SweepRow[], minAccuracy = DEFAULT_LEARNED_ABOVE, norms: readonly Rq4Norm[] = NORMS): NormSummary[] {
   return norms.map((norm) => {
-    const own = rows.filter((r) => r.norm === norm);
-    const best = bestLearningRate(rows, norm);
+    const points = ratePoints(rows).filter((p) => p.norm === norm);
+    const best = bestCompletedRate(rows, norm);
     return {
       norm,
-      runs: own.length,
-      divergedRuns: own.filter((r) => r.diverged).length,
+      runs: points.reduce((s, p) => s + p.runs, 0),
+      divergedRuns: points.reduce((s, p) => s + p.divergedRuns, 0),
       largestStableLearningRate: largestStableLearningRate(rows, norm, minAccuracy),
       bestLearningRate: best?.learningRate ?? null,
       bestTestAccuracy: best?.meanTestAccuracy ?? null,
@@ -208,7 +114,7 @@ export interface Rq4Rule {
   minAccuracy: number;
 }
 
-export const DEFAULT_RULE: Rq4Rule = { shareBand: [0.4, 0.9], minGain: 0.02, minAccuracy: DEFAULT_MIN_ACCURACY };
+export const DEFAULT_RULE: Rq4Rule = { shareBand: [0.4, 0.9], minGain: 0.02, minAccuracy: DEFAULT_LEARNED_ABOVE };
 
 export interface Rq4Verdict {
   /** true: reproduced; false: not reproduced; null: inconclusive. */

@@ -1,0 +1,155 @@
+/**
+ * The learning-rate sweep shared by RQ1 and RQ4: the run spec of one sweep
+ * point (built from the shared base, so a run one notebook trained is served
+ * to the other from the store), a run as a tidy row, the rows grouped per
+ * (norm, learning rate), and which rates are stable. Generic over the norm:
+ * RQ1 sweeps 'batch' and 'none', RQ4 adds 'final-only'.
+ */
+import type { TrainRunSpec, TrainSummary } from '../experiments/runs';
+import type { SweepBase } from '../experiments/sweep';
+import type { Norm } from '../models';
+
+/** Chance is 0.1 on ten classes; a rate must beat this mean test accuracy to count as having learned. */
+export const DEFAULT_LEARNED_ABOVE = 0.2;
+
+/** How charts, tables and run labels name each norm. */
+export const NORM_LABEL = { batch: 'BN', none: 'no BN', 'final-only': 'final-only BN' } as const satisfies Record<Norm, string>;
+export type NormLabel<N extends Norm = Norm> = (typeof NORM_LABEL)[N];
+
+// ---------------------------------------------------------------------------
+// Runs
+
+/** One run of the sweep. */
+export interface SweepPoint<N extends Norm = Norm> {
+  norm: N;
+  learningRate: number;
+  seed: number;
+}
+
+/**
+ * The run spec of one sweep point: the shared RQ1/RQ4 base unchanged, with
+ * only the norm, the learning rate and the seed (of the init and of the data
+ * order) set. The store keys on everything but the label, so equal points
+ * are equal runs whichever notebook asks: do not change how this is built.
+ */
+export function sweepSpec(base: SweepBase, p: SweepPoint): TrainRunSpec {
+  return {
+    label: `${NORM_LABEL[p.norm]}, lr ${p.learningRate}, seed ${p.seed}`,
+    data: base.data,
+    model: { ...base.model, norm: p.norm, seed: p.seed },
+    train: { ...base.train, learningRate: p.learningRate, seed: p.seed },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Rows
+
+/** One run as a tidy row (charts and the analyses take these). A type, not an interface, so it is a chart row. */
+export type SweepRow<N extends Norm = Norm> = {
+  norm: N;
+  /** The norm's name in charts: 'BN', 'no BN', 'final-only BN'. */
+  model: NormLabel<N>;
+  learningRate: number;
+  seed: number;
+  diverged: boolean;
+  /** Final test accuracy; null when the run diverged. */
+  testAccuracy: number | null;
+  trainAccuracy: number | null;
+  /** The step at which a diverged run passed the divergence loss. */
+  divergedAtStep: number | null;
+};
+
+export function sweepRow<N extends Norm>(p: SweepPoint<N>, result: Pick<TrainSummary, 'status' | 'final' | 'divergence'>): SweepRow<N> {
+  const diverged = result.status === 'diverged';
+  const final = diverged ? null : result.final;
+  return {
+    norm: p.norm,
+    model: NORM_LABEL[p.norm] as NormLabel<N>,
+    learningRate: p.learningRate,
+    seed: p.seed,
+    diverged,
+    testAccuracy: final ? final.testAccuracy : null,
+    trainAccuracy: final ? final.trainAccuracy : null,
+    divergedAtStep: result.divergence?.step ?? null,
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Per (norm, learning rate)
+
+/** Per (norm, learning rate), over its seeds. */
+export interface RatePoint<N extends Norm = Norm> {
+  norm: N;
+  learningRate: number;
+  runs: number;
+  divergedRuns: number;
+  /** Mean final test accuracy over the seeds that completed; null if none did. */
+  meanTestAccuracy: number | null;
+}
+
+/**
+ * Groups runs by (norm, learning rate); a run listed twice (the same norm,
+ * rate and seed, e.g. a sweep run that is also one of Fig. 1's) counts once.
+ */
+export function ratePoints<N extends Norm>(rows: readonly SweepRow<N>[]): RatePoint<N>[] {
+  const unique = new Map<string, SweepRow<N>>();
+  for (const r of rows) unique.set(`${r.norm}\u0000${r.learningRate}\u0000${r.seed}`, r);
+  const groups = new Map<string, SweepRow<N>[]>();
+  for (const r of unique.values()) {
+    const k = `${r.norm}\u0000${r.learningRate}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    const acc = g.map((r) => r.testAccuracy).filter((a): a is number => a !== null && Number.isFinite(a));
+    return {
+      norm: g[0].norm,
+      learningRate: g[0].learningRate,
+      runs: g.length,
+      divergedRuns: g.filter((r) => r.diverged).length,
+      meanTestAccuracy: acc.length ? acc.reduce((s, a) => s + a, 0) / acc.length : null,
+    };
+  });
+}
+
+/**
+ * Stable: no seed diverged AND the model learned — its mean final test
+ * accuracy is clearly above chance (> learnedAbove). A rate that neither
+ * diverged nor learned (too small to move in the epochs given) is not
+ * stable in the sense that matters here.
+ */
+export function isStable(p: RatePoint, learnedAbove = DEFAULT_LEARNED_ABOVE): boolean {
+  return p.divergedRuns === 0 && p.meanTestAccuracy !== null && p.meanTestAccuracy > learnedAbove;
+}
+
+/** Completed: no seed diverged and at least one has a test accuracy (it need not have learned). */
+export function isCompleted(p: RatePoint): boolean {
+  return p.divergedRuns === 0 && p.meanTestAccuracy !== null;
+}
+
+/** The largest learning rate at which `norm` is stable; null if it is stable at none. */
+export function largestStableLearningRate<N extends Norm>(rows: readonly SweepRow<N>[], norm: N, learnedAbove = DEFAULT_LEARNED_ABOVE): number | null {
+  const rates = ratePoints(rows).filter((p) => p.norm === norm && isStable(p, learnedAbove)).map((p) => p.learningRate);
+  return rates.length ? Math.max(...rates) : null;
+}
+
+/** The point with the highest mean test accuracy; a tie goes to the larger rate. */
+function mostAccurate<N extends Norm>(points: readonly RatePoint<N>[]): RatePoint<N> | null {
+  if (!points.length) return null;
+  return points.reduce((best, p) =>
+    p.meanTestAccuracy! > best.meanTestAccuracy! || (p.meanTestAccuracy === best.meanTestAccuracy && p.learningRate > best.learningRate) ? p : best,
+  );
+}
+
+/** Among the STABLE rates of `norm` (completed and learned), the most accurate (a tie goes to the larger rate); null if none is stable. */
+export function bestStableRate<N extends Norm>(rows: readonly SweepRow<N>[], norm: N, learnedAbove = DEFAULT_LEARNED_ABOVE): RatePoint<N> | null {
+  return mostAccurate(ratePoints(rows).filter((p) => p.norm === norm && isStable(p, learnedAbove)));
+}
+
+/**
+ * Among the COMPLETED rates of `norm` (no seed diverged; it need not have
+ * learned), the most accurate (a tie goes to the larger rate); null if every
+ * rate had a diverged run.
+ */
+export function bestCompletedRate<N extends Norm>(rows: readonly SweepRow<N>[], norm: N): RatePoint<N> | null {
+  return mostAccurate(ratePoints(rows).filter((p) => p.norm === norm && isCompleted(p)));
+}
