@@ -58,6 +58,7 @@ def main():
         nb = nbformat.read(path, as_version=4)
         print(f"[notebooks] {i}/{len(paths)} {path.stem} (profile {args.profile}) ...", file=sys.stderr, flush=True)
         t0 = time.time()
+        os.environ["BNLAB_NOTEBOOK"] = path.stem  # the kernel inherits it: findings name their notebook
         client = NotebookClient(nb, kernel_name="bnlab-tslab", timeout=args.timeout,
                                 resources={"metadata": {"path": str(path.parent)}})
         error = None

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { findingMarkdown, verdictOf } from '../../lib/src/findings';
+import { currentNotebook, findingMarkdown, verdictOf } from '../../lib/src/findings';
 
 describe('findings', () => {
   it('verdictOf maps pass / fail / undecidable', () => {
@@ -14,5 +14,21 @@ describe('findings', () => {
     const row = md.split('\n').find((l) => l.startsWith('| ratio'))!;
     assert.equal(row, '| ratio \\|a\\|/\\|b\\| | 1.20e-5 | ratio ≥ 10 and more | — |');
     assert.match(md, /^\*\*RQ9 verdict: ❌ not reproduced\.\*\* A claim\./);
+  });
+
+  it("knows which notebook it runs in: the executor's name first, then JupyterLab's session path", () => {
+    const saved = { a: process.env.BNLAB_NOTEBOOK, b: process.env.JPY_SESSION_NAME };
+    try {
+      delete process.env.BNLAB_NOTEBOOK;
+      process.env.JPY_SESSION_NAME = '/home/me/bnlab/notebooks/my-fork.ipynb';
+      assert.equal(currentNotebook(), 'my-fork');
+      process.env.BNLAB_NOTEBOOK = 'rq4-final-layer-bn';
+      assert.equal(currentNotebook(), 'rq4-final-layer-bn');
+    } finally {
+      for (const [k, v] of [['BNLAB_NOTEBOOK', saved.a], ['JPY_SESSION_NAME', saved.b]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 });

@@ -12,7 +12,7 @@ export type Verdict = 'reproduced' | 'not reproduced' | 'inconclusive';
 export interface Finding {
   /** 'RQ1' … 'RQ5' (or a fork's own label). */
   rq: string;
-  /** The notebook's file name without .ipynb. */
+  /** The notebook's file name without .ipynb (filled in by reportFinding). */
   notebook: string;
   /** The paper's claim, in a sentence. */
   claim: string;
@@ -59,8 +59,20 @@ export function findingMarkdown(f: Finding): string {
   ].join('\n');
 }
 
+/**
+ * The name of the notebook this kernel runs: BNLAB_NOTEBOOK (set by the
+ * headless executor), else the notebook JupyterLab opened (JPY_SESSION_NAME),
+ * so a forked notebook reports under its own name without editing a literal.
+ */
+export function currentNotebook(): string {
+  const fromEnv = process.env.BNLAB_NOTEBOOK || process.env.JPY_SESSION_NAME;
+  if (!fromEnv) return 'notebook';
+  return fromEnv.split(/[\\/]/).pop()!.replace(/\.ipynb$/, '');
+}
+
 /** Shows a finding in the notebook (markdown, plus JSON for the report); outside a kernel, prints it. */
-export function reportFinding(f: Finding): Finding {
+export function reportFinding(input: Omit<Finding, 'notebook'> & { notebook?: string }): Finding {
+  const f: Finding = { ...input, notebook: input.notebook ?? currentNotebook() };
   if (!['reproduced', 'not reproduced', 'inconclusive'].includes(f.verdict)) throw new Error(`finding ${f.rq}: verdict must be reproduced, not reproduced or inconclusive, got ${f.verdict}`);
   const channel = kernelChannel({ pin: true });
   const text = findingMarkdown(f);
