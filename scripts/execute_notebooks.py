@@ -14,6 +14,7 @@ and the command exits 1 after running the rest.
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, CellTimeoutError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -36,6 +37,26 @@ def resolve(name):
     if not p.exists():
         sys.exit(f"execute_notebooks: no notebook {name} (looked in {NOTEBOOKS})")
     return p.resolve()
+
+
+def error_message(cell, exc):
+    """What went wrong, in one line. tslab prints an exception (or a type
+    error) on the cell's stderr and replies 'error' with no name or value, so
+    the message is taken from the cell's stderr: the first line that names an
+    error, else the last line printed."""
+    if isinstance(exc, (CellTimeoutError, DeadKernelError)):
+        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    text = "".join(o.get("text", "") for o in (cell or {}).get("outputs", []) if o.get("name") == "stderr")
+    lines = [l.strip() for l in text.splitlines() if l.strip()]
+    named = [l for l in lines if re.match(r"^([A-Za-z_.]*(Error|Exception)\b|\d+:\d+ - )", l)]
+    if named:
+        return named[0]
+    if lines:
+        return lines[-1]
+    ename, evalue = getattr(exc, "ename", ""), getattr(exc, "evalue", "")
+    if ename and ename != "<Error>":
+        return f"{ename}: {evalue}"
+    return "the kernel reported an error without a message (see the cell's outputs)"
 
 
 def main():
@@ -64,10 +85,12 @@ def main():
         error = None
         try:
             client.execute()
-        except (CellExecutionError, CellTimeoutError) as e:
-            cell = next((k for k, c in enumerate(nb.cells) if c.cell_type == "code" and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
-            first = str(e).strip().splitlines()
-            error = f"{path.name}, cell {cell if cell is not None else '?'}: {first[-1] if first else e}"
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
+            # The failing cell is the last one that started: its execution count is set.
+            started = [k for k, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count") is not None]
+            cell = started[-1] if started else None
+            what = error_message(nb.cells[cell] if cell is not None else None, e)
+            error = f"{path.name}, cell {cell if cell is not None else '?'}: {what}"
             failures.append(error)
         seconds = round(time.time() - t0, 1)
         nb.metadata["bnlab"] = {
