@@ -4,7 +4,8 @@
  *   out/index.html        paper, findings table, reproducibility
  *   out/<notebook>.html   one page per notebook
  *   out/findings.json     [{ rq, claim, metric, value, threshold, verdict, notebook }]
- *   out/assets/           report.css, vega.js (Vega 5 + Vega-Lite 5 browser builds)
+ *   out/assets/           report.css, vega.js (Vega 5 + Vega-Lite 5 browser builds),
+ *                         katex.min.css and fonts/*.woff2 (math is typeset at export)
  *
  * Nothing else in `out` is touched, except pages an earlier export wrote
  * (recognised by their generator tag) for notebooks that are gone.
@@ -14,6 +15,7 @@ import path from 'node:path';
 import { collectEnvironment, readEnvironmentFile, type Environment } from './environment';
 import { toRecord, type FindingRecord } from './findings';
 import { pageName, readNotebooks, SVG_MIME, VEGALITE_MIME, type DataOutput, type Notebook } from './notebook';
+import { katexAssets } from './math';
 import { GENERATOR, indexPage, notebookPage, type Scripts } from './page';
 import { renderNotebook, type RenderedNotebook } from './render';
 
@@ -147,7 +149,13 @@ export async function exportReport(opts: ExportOptions): Promise<ExportResult> {
   if (vega) writeFile(path.join(outDir, 'assets', 'vega.js'), vega);
   else log('[report] node_modules/vega or vega-lite has no browser build: charts stay static SVG');
   writeFile(path.join(outDir, 'assets', 'report.css'), stylesheet(root, log));
-  const scripts: Scripts = { charts: readAsset('charts.js'), vega: vega !== null };
+  const katex = rendered.some((r) => r.math) ? katexAssets(root) : null;
+  if (katex) {
+    fs.mkdirSync(path.join(outDir, 'assets', 'fonts'), { recursive: true });
+    for (const f of katex.fonts) writeFile(path.join(outDir, 'assets', 'fonts', f.name), fs.readFileSync(f.file));
+    writeFile(path.join(outDir, 'assets', 'katex.min.css'), katex.css);
+  } else if (rendered.some((r) => r.math)) log('[report] katex/dist/katex.min.css not found: math is typeset without its stylesheet');
+  const scripts: Scripts = { charts: readAsset('charts.js'), vega: vega !== null, katex: katex !== null };
 
   rendered.forEach((nb, i) => {
     const prev = i === 0 ? { href: 'index.html', label: 'Overview' } : { href: rendered[i - 1].page, label: rendered[i - 1].title };

@@ -1,13 +1,15 @@
 /**
  * Markdown cells (and text/markdown outputs) to HTML with marked: GitHub
  * flavour (tables, task lists), headings with ids for the table of
- * contents, fenced code highlighted, TeX between $…$ / $$…$$ kept verbatim
- * (not mangled as emphasis). Raw HTML in the markdown is shown escaped,
+ * contents, fenced code highlighted, TeX between $…$ / $$…$$ typeset with
+ * KaTeX (./math; found as tokens of its own, so emphasis and escapes do not
+ * mangle it). Raw HTML in the markdown is shown escaped,
  * links and images are kept only when safe (./sanitize), and the result
  * goes through the HTML allow-list once more.
  */
-import { Marked, type Tokens } from 'marked';
+import { Marked, Tokenizer, type Tokens } from 'marked';
 import { highlight, knownLanguage } from './highlight';
+import { renderTex } from './math';
 import { escapeHtml, isDataImage, safeHref, sanitizeHtml } from './sanitize';
 import { pageName, type MimeBundle } from './notebook';
 
@@ -23,6 +25,8 @@ export interface MarkdownContext {
   ids: Set<string>;
   /** Headings found, in order (for the table of contents). */
   headings: Heading[];
+  /** Set when a formula was typeset (the page then links the KaTeX stylesheet). */
+  math?: boolean;
 }
 
 /** A URL fragment from heading text: lower case, letters and digits joined by dashes. */
@@ -45,6 +49,9 @@ export function uniqueId(base: string, ids: Set<string>): string {
 }
 
 const stripTags = (html: string) => html.replace(/<[^>]*>/g, '');
+/** Typeset math carries its TeX in a comment (dropped by the sanitiser): heading text shows the source. */
+const TEX_SOURCE = /<!--tex:([^>]*)-->[\s\S]*?<!--\/tex-->/g;
+const plainText = (html: string) => stripTags(html.replace(TEX_SOURCE, '$1'));
 const decodeEntities = (s: string) =>
   s.replace(/&(amp|lt|gt|quot|#39);/g, (_m, e: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[e] ?? '');
 
@@ -69,8 +76,31 @@ function imageFromAttachment(href: string, attachments: Record<string, MimeBundl
   return null;
 }
 
+/** Display math as a block: $$ at the start of a line, to the next $$ that ends a line. */
+const BLOCK = /^\$\$((?:[^$]|\$(?!\$))+?)\$\$[^\S\n]*(?:\n|$)/;
+const BLOCK_START = new RegExp(`(^|\\n)${BLOCK.source.slice(1)}`);
+/** Inline math: $$…$$, or $…$ with no space just inside the dollars and no digit right after (Pandoc's rule). */
+const DISPLAY_INLINE = /^\$\$([^$`]+?)\$\$/;
+const INLINE = /^\$(?![\s$])((?:\\\$|[^$`])+?)(?<![\s\\])\$(?!\d)/;
+const ANY_MATH = new RegExp(`${DISPLAY_INLINE.source.slice(1)}|${INLINE.source.slice(1)}`, 'g');
+
+/**
+ * Math hidden from marked's search for closing * and _ (as it hides code
+ * spans): `*a $x*y$ b*` keeps its formula whole. The text comes with code
+ * spans and escapes already masked, and keeps its length.
+ */
+function maskMath(masked: string): string {
+  return masked.replace(ANY_MATH, (m) => `[${'a'.repeat(m.length - 2)}]`);
+}
+
 function makeMarked(ctx: MarkdownContext, attachments?: Record<string, MimeBundle>): Marked {
   const m = new Marked({ gfm: true, breaks: false });
+  const math = (tex: string, display: boolean, tag: 'div' | 'span') => {
+    const { html, ok } = renderTex(tex, display);
+    if (ok) ctx.math = true;
+    const cls = `math ${display ? 'display' : 'inline'}${ok ? '' : ' error'}`;
+    return `<${tag} class="${cls}"><!--tex:${escapeHtml(tex)}-->${html}<!--/tex--></${tag}>`;
+  };
   m.use({
     extensions: [
       {
@@ -78,29 +108,38 @@ function makeMarked(ctx: MarkdownContext, attachments?: Record<string, MimeBundl
         level: 'block',
         start: (src: string) => {
           // Display math starts a line; $$…$$ inside a paragraph is inline.
-          const m = /(^|\n)\$\$/.exec(src);
+          const m = BLOCK_START.exec(src);
           return m ? m.index + m[1].length : undefined;
         },
         tokenizer(src: string) {
-          const match = /^\$\$([\s\S]+?)\$\$[^\S\n]*(?:\n|$)/.exec(src);
+          const match = BLOCK.exec(src);
           if (match) return { type: 'mathBlock', raw: match[0], text: match[1].trim() };
           return undefined;
         },
-        renderer: (token: Tokens.Generic) => `<div class="math display">${escapeHtml(token.text)}</div>\n`,
+        renderer: (token: Tokens.Generic) => `${math(token.text, true, 'div')}\n`,
       },
       {
         name: 'mathInline',
         level: 'inline',
         start: (src: string) => src.indexOf('$'),
         tokenizer(src: string) {
-          // $$…$$ inline, or $…$ with no space just inside the dollars (so prices stay text).
-          const match = /^\$\$([^$]+?)\$\$/.exec(src) ?? /^\$(?![\s$])((?:\\\$|[^$\n])+?)(?<![\s\\])\$(?!\d)/.exec(src);
-          if (match) return { type: 'mathInline', raw: match[0], text: match[1] };
+          // $$…$$ inside a paragraph (typeset as display math, as JupyterLab does), or $…$ with no space
+          // just inside the dollars (so prices stay text: "$5 and $6"). No backtick inside: a code span
+          // that follows keeps its dollars. `\$` before a dollar is marked's escape, taken before this.
+          const display = DISPLAY_INLINE.exec(src);
+          if (display) return { type: 'mathInline', raw: display[0], text: display[1].trim(), display: true };
+          const match = INLINE.exec(src);
+          if (match) return { type: 'mathInline', raw: match[0], text: match[1], display: false };
           return undefined;
         },
-        renderer: (token: Tokens.Generic) => `<span class="math">${escapeHtml(token.text)}</span>`,
+        renderer: (token: Tokens.Generic) => math(token.text, token.display === true, 'span'),
       },
     ],
+    tokenizer: {
+      emStrong(src, maskedSrc, prevChar) {
+        return Tokenizer.prototype.emStrong.call(this, src, maskMath(maskedSrc), prevChar);
+      },
+    },
     renderer: {
       // Raw HTML in markdown is shown as text, never interpreted.
       html({ text }) {
@@ -108,7 +147,7 @@ function makeMarked(ctx: MarkdownContext, attachments?: Record<string, MimeBundl
       },
       heading({ tokens, depth }) {
         const inner = this.parser.parseInline(tokens);
-        const plain = stripTags(inner).trim();
+        const plain = plainText(inner).trim();
         const id = uniqueId(slugify(decodeEntities(plain)), ctx.ids);
         ctx.headings.push({ level: depth, id, html: plain });
         return `<h${depth} id="${id}">${inner} <a class="anchor" href="#${id}" aria-label="link to this section">¶</a></h${depth}>\n`;
@@ -140,5 +179,5 @@ function makeMarked(ctx: MarkdownContext, attachments?: Record<string, MimeBundl
 /** Markdown to sanitised HTML; headings are recorded in ctx (pass a throwaway context to ignore them). */
 export function renderMarkdown(src: string, ctx: MarkdownContext, attachments?: Record<string, MimeBundle>): string {
   const html = makeMarked(ctx, attachments).parse(src, { async: false });
-  return sanitizeHtml(html, { ids: true });
+  return sanitizeHtml(html, { ids: true, math: true });
 }

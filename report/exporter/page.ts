@@ -19,6 +19,8 @@ export interface Scripts {
   charts: string;
   /** Whether assets/vega.js was written (else pages stay static). */
   vega: boolean;
+  /** Whether assets/katex.min.css (and its fonts) was written: pages with math link it. */
+  katex?: boolean;
 }
 
 function csp(inline: string[]): string {
@@ -27,6 +29,7 @@ function csp(inline: string[]): string {
     "default-src 'none'",
     // Pages with charts: assets/vega.js ('self', and file: for pages opened from disk), the chart script
     // by its hash, and Function for Vega's expression compiler. Pages without charts run no script.
+    // Math is typeset at export: pages with math only add assets/katex.min.css and its fonts ('self').
     hashes.length ? `script-src 'self' file: ${hashes.join(' ')} 'unsafe-eval'` : "script-src 'none'",
     "style-src 'self' file: 'unsafe-inline'",
     "img-src 'self' file: data:",
@@ -67,7 +70,7 @@ function pager(prev: Link | null, next: Link | null, where: string): string {
   ].join('');
 }
 
-function layout(opts: { title: string; body: string; sidebar?: string; prev?: Link | null; next?: Link | null; charts: boolean; scripts: Scripts; exportedAt: string }): string {
+function layout(opts: { title: string; body: string; sidebar?: string; prev?: Link | null; next?: Link | null; charts: boolean; math?: boolean; scripts: Scripts; exportedAt: string }): string {
   const live = opts.charts && opts.scripts.vega;
   const inline = live ? [opts.scripts.charts] : [];
   return [
@@ -80,6 +83,7 @@ function layout(opts: { title: string; body: string; sidebar?: string; prev?: Li
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
     `<meta name="generator" content="${GENERATOR}">`,
     `<title>${opts.title}</title>`,
+    opts.math && opts.scripts.katex ? '<link rel="stylesheet" href="assets/katex.min.css">' : '',
     '<link rel="stylesheet" href="assets/report.css">',
     '</head>',
     `<body id="top"${opts.sidebar ? ' class="with-sidebar"' : ''}>`,
@@ -154,6 +158,7 @@ export function notebookPage(nb: RenderedNotebook, ctx: { prev: Link | null; nex
     prev: ctx.prev,
     next: ctx.next,
     charts: nb.figures.length > 0,
+    math: nb.math === true,
     scripts: ctx.scripts,
     exportedAt: ctx.env.exportedAt,
   });

@@ -6,6 +6,7 @@
  */
 import { findingCard, parseFinding, type PlacedFinding } from './findings';
 import { highlight } from './highlight';
+import { renderLatexOutput } from './math';
 import { renderMarkdown, slugify, uniqueId, type Heading, type MarkdownContext } from './markdown';
 import { FINDING_MIME, SVG_MIME, VEGALITE_MIME, type Cell, type DataOutput, type Notebook, type Output } from './notebook';
 import { escapeHtml, isDataImage, jsonForScript, sanitizeHtml, sanitizeSvg, stripAnsi } from './sanitize';
@@ -33,6 +34,8 @@ export interface RenderedNotebook {
   findings: PlacedFinding[];
   /** Anchor of the parameters cell, if one is recognised (see renderNotebook). */
   parametersAnchor?: string;
+  /** Whether the body has typeset math (the page then links assets/katex.min.css). */
+  math?: boolean;
 }
 
 interface PageState {
@@ -137,9 +140,16 @@ function renderData(o: DataOutput, st: PageState): string {
   }
   if (typeof d['text/markdown'] === 'string') {
     // Headings in outputs get ids (unique on the page) but stay out of the table of contents.
-    return `<div class="output markdown">${renderMarkdown(d['text/markdown'] as string, { ids: st.md.ids, headings: [] })}</div>`;
+    const ctx: MarkdownContext = { ids: st.md.ids, headings: [] };
+    const html = renderMarkdown(d['text/markdown'] as string, ctx);
+    if (ctx.math) st.md.math = true;
+    return `<div class="output markdown">${html}</div>`;
   }
-  if (typeof d['text/latex'] === 'string') return `<div class="output"><div class="math display">${escapeHtml(d['text/latex'])}</div></div>`;
+  if (typeof d['text/latex'] === 'string') {
+    const { html, ok } = renderLatexOutput(d['text/latex'] as string);
+    if (ok) st.md.math = true;
+    return `<div class="output"><div class="math display${ok ? '' : ' error'}">${sanitizeHtml(html, { math: true })}</div></div>`;
+  }
   if (typeof d['text/plain'] === 'string') return pre('text', cleanStream(d['text/plain'] as string));
   const json = Object.entries(d).find(([mime]) => /[/+]json$/.test(mime));
   if (json) return pre('text json', JSON.stringify(json[1], null, 2));
@@ -219,5 +229,6 @@ export function renderNotebook(nb: Notebook, page: string): RenderedNotebook {
     figures: st.figures,
     findings: st.findings,
     parametersAnchor,
+    math: st.md.math === true,
   };
 }

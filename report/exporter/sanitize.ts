@@ -85,10 +85,41 @@ const STYLE_PROPS = [
 ];
 const ALLOWED_STYLES = Object.fromEntries(STYLE_PROPS.map((p) => [p, [STYLE_VALUE]]));
 
-function htmlOptions(opts: { ids?: boolean }): sanitizeHtmlLib.IOptions {
+// Typeset math (KaTeX's output, ./math): MathML, and the few SVG shapes KaTeX draws (radicals, arrows,
+// braces, \cancel) with geometry attributes only; spans positioned with lengths and colours.
+const MATHML_TAGS = [
+  'math', 'semantics', 'annotation', 'mrow', 'mi', 'mn', 'mo', 'ms', 'mtext', 'mspace', 'msup', 'msub', 'msubsup', 'mfrac', 'msqrt', 'mroot',
+  'mover', 'munder', 'munderover', 'mtable', 'mtr', 'mtd', 'mlabeledtr', 'mstyle', 'mpadded', 'mphantom', 'menclose',
+];
+const MATHML_ATTRS = [
+  'xmlns', 'display', 'encoding', 'mathvariant', 'mathcolor', 'mathbackground', 'mathsize', 'stretchy', 'fence', 'separator', 'lspace', 'rspace',
+  'accent', 'accentunder', 'columnalign', 'columnlines', 'columnspacing', 'rowalign', 'rowlines', 'rowspacing', 'displaystyle', 'scriptlevel',
+  'linethickness', 'largeop', 'movablelimits', 'symmetric', 'minsize', 'maxsize', 'width', 'height', 'depth', 'voffset', 'notation', 'linebreak',
+];
+const MATH_SVG_ATTRS: Record<string, string[]> = {
+  // Names as the parser gives them (lower case); browsers restore viewBox / preserveAspectRatio inside <svg>.
+  svg: ['xmlns', 'width', 'height', 'viewbox', 'preserveaspectratio'],
+  path: ['d'],
+  line: ['x1', 'y1', 'x2', 'y2', 'stroke-width'],
+};
+const MATH_STYLE_PROPS = [
+  'height', 'top', 'bottom', 'left', 'margin-left', 'margin-right', 'margin-top', 'min-width', 'padding-left', 'border-width', 'border-style',
+  'border-color', 'border-top-width', 'border-bottom-width', 'border-right-width', 'border-right-style', 'background-color',
+];
+const MATH_STYLES = { ...ALLOWED_STYLES, ...Object.fromEntries(MATH_STYLE_PROPS.map((p) => [p, [STYLE_VALUE]])) };
+
+function htmlOptions(opts: { ids?: boolean; math?: boolean }): sanitizeHtmlLib.IOptions {
+  const math: { tags: string[]; attributes: Record<string, string[]>; styles: Record<string, Record<string, RegExp[]>> } = opts.math
+    ? {
+        tags: [...MATHML_TAGS, ...Object.keys(MATH_SVG_ATTRS)],
+        attributes: { ...Object.fromEntries(MATHML_TAGS.map((t) => [t, MATHML_ATTRS])), ...MATH_SVG_ATTRS },
+        styles: { span: MATH_STYLES, svg: { width: [STYLE_VALUE], height: [STYLE_VALUE], 'min-width': [STYLE_VALUE] } },
+      }
+    : { tags: [], attributes: {}, styles: {} };
   return {
-    allowedTags: HTML_TAGS,
+    allowedTags: [...HTML_TAGS, ...math.tags],
     allowedAttributes: {
+      ...math.attributes,
       '*': ['class', 'title', 'style', 'align', 'lang', 'dir', 'aria-label', 'aria-hidden', ...(opts.ids ? ['id'] : [])],
       a: ['href', 'rel'],
       img: ['src', 'alt', 'width', 'height'],
@@ -98,7 +129,7 @@ function htmlOptions(opts: { ids?: boolean }): sanitizeHtmlLib.IOptions {
       input: ['type', 'checked', 'disabled'],
       details: ['open'],
     },
-    allowedStyles: { '*': ALLOWED_STYLES },
+    allowedStyles: { '*': ALLOWED_STYLES, ...math.styles },
     allowedSchemes: ['http', 'https', 'mailto'],
     allowedSchemesByTag: { img: ['data'] },
     allowedSchemesAppliedToAttributes: ['href', 'src', 'cite'],
@@ -128,9 +159,11 @@ function htmlOptions(opts: { ids?: boolean }): sanitizeHtmlLib.IOptions {
  * handlers; links only to http(s)/mailto/anchors; images only inlined.
  * Tags outside the list are shown escaped, so nothing silently vanishes.
  * `ids` keeps id attributes (only for our own rendered markdown, whose
- * heading ids the table of contents links to).
+ * heading ids the table of contents links to). `math` keeps what KaTeX
+ * writes (only for our own rendered markdown, where raw HTML is already
+ * escaped): MathML and KaTeX's SVG shapes, with no link or URL attribute.
  */
-export function sanitizeHtml(html: string, opts: { ids?: boolean } = {}): string {
+export function sanitizeHtml(html: string, opts: { ids?: boolean; math?: boolean } = {}): string {
   return sanitizeHtmlLib(html, htmlOptions(opts));
 }
 

@@ -28,6 +28,8 @@ const byTag = (doc: Doc | El, tag: string) => all(doc, (e) => e.name === tag);
 const byClass = (doc: Doc | El, cls: string) => all(doc, (e) => (e.attribs.class ?? '').split(/\s+/).includes(cls));
 const text = (e: Doc | El | El[]) => DomUtils.textContent(e as El);
 const attr = (e: El, name: string) => e.attribs[name];
+/** The TeX source of a typeset formula (KaTeX keeps it in the MathML annotation). */
+const tex = (e: El) => text(byTag(e, 'annotation'));
 
 let out: string;
 let result: ExportResult;
@@ -77,7 +79,7 @@ describe('report export', () => {
     assert.ok(table, 'markdown table not rendered');
     assert.deepEqual(byTag(table, 'th').map(text), ['profile', 'seeds']);
     assert.deepEqual(byTag(table, 'td').map(text), ['smoke', '1, 2']);
-    assert.deepEqual(byClass(doc, 'math').map(text), ['\\eta_t = 0.1', 'L = \\sum_i \\ell_i']);
+    assert.deepEqual(byClass(md[0], 'math').map(tex), ['\\eta_t = 0.1', 'L = \\sum_i \\ell_i']);
     assert.match(text(md[1]), /<div onclick="alert\(1\)">raw html block<\/div>/);
     assert.match(text(md[0]), /<img src=x onerror=alert\(1\)>/);
     // The javascript: link keeps its text and loses its target; the .ipynb link points to the page.
@@ -86,6 +88,67 @@ describe('report export', () => {
     // Duplicate heading texts get distinct ids.
     const ids2 = byTag(pages['rq2-fixture.html'], 'h2').map((h) => attr(h, 'id'));
     assert.deepEqual(ids2.filter(Boolean), ['measuring', 'measuring-2']);
+  });
+
+  it('typesets math with KaTeX at export, and leaves dollars that are not math alone', () => {
+    const doc = pages['rq1-fixture.html'];
+    const cell = byClass(doc, 'markdown-cell').find((c) => text(c).includes('The gain is bounded'))!;
+    assert.ok(cell, 'math cell not rendered');
+    const maths = byClass(cell, 'math');
+    assert.deepEqual(maths.map((m) => `${m.name}.${attr(m, 'class')}`), ['span.math inline', 'span.math inline', 'div.math display', 'span.math inline error', 'span.math inline']);
+    // Inline and display: KaTeX's HTML and MathML, the source kept in the annotation.
+    const [sqrt, normal, display, broken, hostile] = maths;
+    assert.equal(tex(sqrt), '\\sqrt{(M+1)^{M+1}/M^M}');
+    assert.equal(tex(normal), '\\mathcal N(0, 1/N)');
+    assert.equal(tex(display), '\\hat x_i = \\frac{x_i - \\mu_B}{\\sqrt{\\sigma_B^2 + \\epsilon}}');
+    for (const m of [sqrt, normal, display]) {
+      assert.equal(byClass(m, 'katex').length, 1);
+      assert.equal(byClass(m, 'katex-html').length, 1);
+      assert.equal(attr(byTag(m, 'math')[0], 'xmlns'), 'http://www.w3.org/1998/Math/MathML');
+    }
+    assert.equal(byClass(display, 'katex-display').length, 1);
+    assert.equal(attr(byTag(display, 'math')[0], 'display'), 'block');
+    assert.equal(byTag(sqrt, 'msqrt').length, 1);
+    assert.ok(byTag(sqrt, 'svg').length >= 1 && byTag(sqrt, 'path').length >= 1, 'the radical sign (an SVG path) was stripped');
+    assert.ok(byTag(display, 'mfrac').length === 1);
+    // Nothing KaTeX wrote was escaped into text by the sanitiser.
+    assert.doesNotMatch(text(maths.filter((m) => m !== broken)), /<\/?[a-z]+[\s>]/);
+    // A formula KaTeX cannot read: its source, escaped, in <code> with the parse error as title.
+    const code = byTag(broken, 'code')[0];
+    assert.equal(attr(code, 'class'), 'math-error');
+    assert.equal(text(code), '$\\frac{1}{$');
+    assert.match(attr(code, 'title')!, /^KaTeX parse error/);
+    // With trust off, \href renders as red text: no link, no javascript: anywhere in an attribute.
+    assert.equal(tex(hostile), '\\href{javascript:alert(1)}{x}');
+    assert.equal(byTag(hostile, 'a').length, 0);
+    for (const e of all(cell, () => true)) for (const v of Object.values(e.attribs)) assert.doesNotMatch(v, /javascript:/i);
+    // Dollars in code, prices and escaped dollars are text.
+    assert.deepEqual(byTag(cell, 'code').filter((c) => attr(c, 'class') === undefined).map(text), ['$x_1$']);
+    assert.equal(text(byTag(cell, 'pre')[0]), 'const label = `$${n}$`;');
+    const paras = byTag(cell, 'p').map(text);
+    assert.ok(paras.includes('Prices stay text: $5 and $6.'), paras.join(' | '));
+    assert.ok(paras.some((p) => p.startsWith('So does an escaped $x$. A hostile link: ')), paras.join(' | '));
+  });
+
+  it('links the KaTeX stylesheet only from pages with math, and ships it with its woff2 fonts', () => {
+    const links = (file: string) => byTag(pages[file], 'link').map((l) => attr(l, 'href'));
+    assert.deepEqual(links('rq1-fixture.html'), ['assets/katex.min.css', 'assets/report.css']);
+    assert.deepEqual(links('rq2-fixture.html'), ['assets/report.css']);
+    assert.deepEqual(links('index.html'), ['assets/report.css']);
+    const css = fs.readFileSync(path.join(out, 'assets', 'katex.min.css'), 'utf8');
+    assert.match(css, /^\/\* KaTeX \d+\.\d+\.\d+ /);
+    assert.match(css, /\.katex\{/);
+    const urls = [...css.matchAll(/url\(\s*['"]?([^'")]+)['"]?\s*\)/g)].map((m) => m[1]);
+    assert.ok(urls.length >= 10, `only ${urls.length} font urls`);
+    for (const u of urls) {
+      assert.match(u, /^fonts\/KaTeX_[A-Za-z0-9_-]+\.woff2$/);
+      assert.ok(fs.statSync(path.join(out, 'assets', u)).size > 1000, `${u} missing`);
+    }
+    assert.deepEqual(fs.readdirSync(path.join(out, 'assets', 'fonts')).sort(), [...new Set(urls.map((u) => u.slice('fonts/'.length)))].sort());
+    // The CSP lets the stylesheet and its fonts load from the report's own folder; still no script on a page without charts.
+    const csp = attr(byTag(pages['rq1-fixture.html'], 'meta').find((m) => attr(m, 'http-equiv') === 'Content-Security-Policy')!, 'content')!;
+    assert.match(csp, /style-src 'self'/);
+    assert.match(csp, /font-src 'self'/);
   });
 
   it('highlights code and folds it', () => {
@@ -282,7 +345,7 @@ describe('report export', () => {
           assert.ok(!/^on/i.test(k), `${file}: <${e.name} ${k}>`);
           assert.ok(!/^\s*(javascript|vbscript|data:text)/i.test(v.replace(/[\s\u0000-\u001f]/g, '')), `${file}: <${e.name} ${k}="${v}">`);
         }
-        assert.ok(!['iframe', 'object', 'embed', 'foreignobject', 'base', 'form', 'style', 'link'].includes(e.name.toLowerCase()) || (e.name === 'link' && attr(e, 'href') === 'assets/report.css'), `${file}: <${e.name}>`);
+        assert.ok(!['iframe', 'object', 'embed', 'foreignobject', 'base', 'form', 'style', 'link'].includes(e.name.toLowerCase()) || (e.name === 'link' && ['assets/report.css', 'assets/katex.min.css'].includes(attr(e, 'href')!)), `${file}: <${e.name}>`);
       }
       // Every alert() of the fixtures is text a reader sees, not code.
       const hostile = all(doc, (e) => e.name !== 'script' && e.children.some((c) => c.type === 'text' && /alert\(/.test((c as unknown as { data: string }).data)));

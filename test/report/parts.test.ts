@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import { exportReport } from '../../report/export';
 import { parseFinding } from '../../report/exporter/findings';
 import { renderMarkdown } from '../../report/exporter/markdown';
+import { renderLatexOutput, renderTex } from '../../report/exporter/math';
 import { mergeSplitBundles, pageName, parseJsonTolerant, type Output } from '../../report/exporter/notebook';
 import { chartTitle, cleanStream } from '../../report/exporter/render';
 import { jsonForScript, safeHref, safeStyle, sanitizeHtml, sanitizeSvg } from '../../report/exporter/sanitize';
@@ -83,6 +84,75 @@ describe('report exporter parts', () => {
     assert.doesNotMatch(html, /javascript/);
     assert.match(html, /<a href="rq3-x.html">b<\/a>/);
     assert.match(html, /<img alt="i" src="data:image\/png;base64,iVBORw0KGgo=" \/>/);
+  });
+
+  it('typesets math in markdown: $…$ and $$…$$ whole, not read as emphasis or escapes', () => {
+    const ctx: { ids: Set<string>; headings: { level: number; id: string; html: string }[]; math?: boolean } = { ids: new Set<string>(), headings: [] };
+    const tex = (html: string) => [...html.matchAll(/<annotation encoding="application\/x-tex">([^<]*)<\/annotation>/g)].map((m) => m[1]);
+    const html = renderMarkdown('## Scaling by $\\sqrt{N}$\n\n*a $x*y$ b* and _c $z_1 + w_2$ d_, $$\\sum_i a_i$$ inline.\n\n$$\n\\int_0^1 f\n$$\n', ctx);
+    assert.equal(ctx.math, true);
+    assert.deepEqual(tex(html), ['\\sqrt{N}', 'x*y', 'z_1 + w_2', '\\sum_i a_i', '\\int_0^1 f']);
+    assert.match(html, /<em>a <span class="math inline">/);
+    assert.match(html, /<div class="math display"><span class="katex-display">/);
+    assert.match(html, /<span class="math display"><span class="katex-display">/, '$$…$$ inside a paragraph is display math');
+    // The table of contents and the heading id read the TeX source.
+    assert.deepEqual(ctx.headings, [{ level: 2, id: 'scaling-by-sqrt-n', html: 'Scaling by \\sqrt{N}' }]);
+    assert.doesNotMatch(html, /&lt;|<!--/);
+
+    // Not math: prices, escaped dollars, code spans and blocks, a space inside the dollars.
+    const plain: { ids: Set<string>; headings: never[]; math?: boolean } = { ids: new Set<string>(), headings: [] };
+    const text = renderMarkdown('It costs $5 and $6, or $ 7 $.\n\nEscaped: \\$x$ and \\$y\\$.\n\nCode `$a_1$` and `$$b$$`.\n\n```\n$$\nc\n$$\n```\n', plain);
+    assert.equal(plain.math, undefined);
+    assert.doesNotMatch(text, /katex|class="math/);
+    assert.match(text, /It costs \$5 and \$6, or \$ 7 \$\./);
+    assert.match(text, /Escaped: \$x\$ and \$y\$\./);
+    assert.match(text, /<code>\$a_1\$<\/code> and <code>\$\$b\$\$<\/code>/);
+    assert.match(text, /<pre class="code"><code class="hljs">\$\$\nc\n\$\$<\/code><\/pre>/);
+  });
+
+  it('shows a formula KaTeX cannot read as its escaped source, and renders no link from TeX', () => {
+    const bad = renderTex('\\frac{<b>}{', false);
+    assert.equal(bad.ok, false);
+    assert.match(bad.html, /^<code class="math-error" title="KaTeX parse error: [^"]*">\$\\frac\{&lt;b&gt;\}\{\$<\/code>$/);
+    const md = renderMarkdown('See $\\frac{1}{$ and $x^{<script>alert(1)</script>}$.', { ids: new Set(), headings: [] });
+    assert.match(md, /<span class="math inline error"><code class="math-error" title="KaTeX parse error[^"]*">\$\\frac\{1\}\{\$<\/code><\/span>/);
+    assert.doesNotMatch(md, /<script|<b>/);
+    // trust is off: \href, \url, \includegraphics, \htmlClass … render as red source text, never a link or an image.
+    for (const src of ['\\href{javascript:alert(1)}{x}', '\\url{javascript:alert(1)}', '\\includegraphics{http://evil.example/x.png}', '\\htmlClass{x}{y}', '\\htmlStyle{position:fixed}{y}', '\\htmlData{x=1}{y}', '\\htmlId{top}{y}']) {
+      const html = renderMarkdown(`$${src}$`, { ids: new Set(), headings: [] });
+      assert.match(html, /class="katex"/, src);
+      // The TeX source stays readable in the MathML annotation (text); nothing of it reaches markup.
+      const markup = html.replace(/<annotation[^>]*>[^<]*<\/annotation>/g, '');
+      assert.doesNotMatch(markup, /<a |<img |href=|src=|data-x|id="top"|position|javascript:|evil\.example/, src);
+    }
+    // A text/latex output.
+    const out = renderLatexOutput('$$\\alpha^2$$');
+    assert.equal(out.ok, true);
+    assert.match(out.html, /<math xmlns="http:\/\/www.w3.org\/1998\/Math\/MathML" display="block">/);
+  });
+
+  it('keeps KaTeX markup only where math is allowed, and nothing hostile in it', () => {
+    const hostile = [
+      '<math><mi href="javascript:alert(1)" onclick="alert(2)">x</mi><maction actiontype="statusline"><mi>y</mi></maction>',
+      '<semantics><annotation-xml encoding="text/html"><img src=x onerror=alert(3)></annotation-xml></semantics>',
+      '<mglyph src="http://evil.example/x.png"></mglyph><mstyle mathcolor="red" style="position:fixed;top:0">z</mstyle></math>',
+      '<span class="katex" style="height:1em;top:-2em;position:absolute;background-image:url(http://evil.example/x)">s</span>',
+      '<svg xmlns="http://www.w3.org/2000/svg" width="1em" viewBox="0 0 10 10" onload="alert(4)"><script>alert(5)</script><path d="M0 0" style="fill:url(http://evil.example/x)"/><use href="#p"/><a href="javascript:alert(6)"><line x1="0" y1="0" x2="1" y2="1" stroke-width="1"/></a></svg>',
+    ].join('');
+    const math = sanitizeHtml(hostile, { math: true });
+    assert.doesNotMatch(math, /<(?!\/?(math|mi|semantics|mstyle|span|svg|path|line|a)\b)[a-z]/i, 'only allowed elements (the rest is shown as text)');
+    assert.match(math, /&lt;maction&gt;/);
+    assert.doesNotMatch(math, /\son\w+=|href=|src=|position|url\(|evil|<script/i);
+    assert.match(math, /<mi>x<\/mi>/);
+    assert.match(math, /<mstyle mathcolor="red">z<\/mstyle>/);
+    assert.match(math, /<span class="katex" style="height:1em;top:-2em">s<\/span>/);
+    assert.match(math, /<svg xmlns="http:\/\/www.w3.org\/2000\/svg" width="1em" viewbox="0 0 10 10">/);
+    assert.match(math, /<path d="M0 0"><\/path>/);
+    assert.match(math, /<line x1="0" y1="0" x2="1" y2="1" stroke-width="1"/);
+    // Notebook HTML outputs get none of it.
+    const html = sanitizeHtml('<math><mi>x</mi></math><svg><path d="M0 0"/></svg><span style="top:-2em;color:red">s</span>');
+    assert.doesNotMatch(html, /<math|<mi|<svg|<path/);
+    assert.match(html, /<span style="color:red">s<\/span>/);
   });
 
   it('cleans streams and names pages', () => {
