@@ -48,7 +48,43 @@ function tslabJupyter(): { file: string; exports: { lastWriteDisplayData?: unkno
 export interface KernelChannel {
   /** One message with the whole bundle (true), or one message per MIME type (the fallback). */
   bundles: boolean;
-  send(data: MimeBundle, opts?: { displayId?: string; update?: boolean }): void;
+  /**
+   * Sends now; false if the kernel's output socket was busy (nothing sent).
+   * tslab sends on a zeromq socket without waiting, and zeromq refuses a
+   * second send while one is in flight ("Socket is busy writing"): under
+   * load, a progress update right after another output hits that. Thrown
+   * into training code, it killed the run and even the cell's error report.
+   */
+  send(data: MimeBundle, opts?: { displayId?: string; update?: boolean }): boolean;
+}
+
+export function isSocketBusy(err: unknown): boolean {
+  return /Socket is busy writing/.test(String((err as Error)?.message ?? err));
+}
+
+/** Runs a send; false instead of the busy error. */
+function unlessBusy(send: () => void): boolean {
+  try {
+    send();
+    return true;
+  } catch (err) {
+    if (isSocketBusy(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * Sends, retrying every few milliseconds while the socket is busy (the
+ * in-flight send finishes on the event loop, so waiting must yield). Gives
+ * up after `timeoutMs` and resolves false.
+ */
+export async function sendWhenFree(channel: KernelChannel, data: MimeBundle, opts: { displayId?: string; update?: boolean } = {}, timeoutMs = 10_000): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    if (channel.send(data, opts)) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
 }
 
 /**
@@ -72,7 +108,7 @@ export function kernelChannel(opts: { pin?: boolean } = {}): KernelChannel | nul
       bundles: true,
       send(data, opts = {}) {
         const write = pinned ?? (writer() as WriteDisplayData);
-        write({ data, metadata: {}, transient: opts.displayId ? { display_id: opts.displayId } : {} }, Boolean(opts.update));
+        return unlessBusy(() => write({ data, metadata: {}, transient: opts.displayId ? { display_id: opts.displayId } : {} }, Boolean(opts.update)));
       },
     };
   }
@@ -98,8 +134,10 @@ export function kernelChannel(opts: { pin?: boolean } = {}): KernelChannel | nul
           if (!displays.has(key)) displays.set(key, tslab.newDisplay());
           target = displays.get(key)!;
         }
-        target.raw(mime, typeof value === 'string' || value instanceof Uint8Array ? value : (value as string));
+        const sent = unlessBusy(() => target.raw(mime, typeof value === 'string' || value instanceof Uint8Array ? value : (value as string)));
+        if (!sent) return false; // the caller retries the whole bundle
       }
+      return true;
     },
   };
 }

@@ -99,8 +99,12 @@ export function liveProgress(label = 'training', opts: { everySeconds?: number }
     timer = null;
     lastRender = Date.now();
     status.elapsed = (lastRender - start) / 1000;
-    channel.send(statusBundle(status), { displayId, update: shown });
-    shown = true;
+    // A busy socket skips this update; the timer brings the latest state soon.
+    if (channel.send(statusBundle(status), { displayId, update: shown })) shown = true;
+    else if (!timer) {
+      timer = setTimeout(render, 20);
+      timer.unref();
+    }
   };
   // The output appears in the cell that created the progress, at once.
   render();

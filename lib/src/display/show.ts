@@ -8,7 +8,7 @@
 import { inspect } from 'node:util';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../charts/render';
-import { kernelChannel, MimeBundle } from './kernel';
+import { kernelChannel, MimeBundle, sendWhenFree } from './kernel';
 
 export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
 export const SVG_MIME = 'image/svg+xml';
@@ -46,7 +46,7 @@ export function show(spec: TopLevelSpec): Promise<void> {
       hinted = true;
       return;
     }
-    channel.send(await chartBundle(spec));
+    if (!(await sendWhenFree(channel, await chartBundle(spec)))) process.stderr.write('bnlab show(): the kernel\'s output socket stayed busy; the chart was not sent\n');
   })();
   // Without `await`, tslab prints a cell's last value: a pending promise
   // would read "Promise { <pending> }" and the chart would arrive after the

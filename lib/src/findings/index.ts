@@ -3,7 +3,7 @@
  * sentence with its numbers and carried in the executed notebook as
  * machine-readable JSON for the report's findings table.
  */
-import { kernelChannel } from '../display/kernel';
+import { kernelChannel, sendWhenFree } from '../display/kernel';
 
 export * from './paper';
 
@@ -76,7 +76,8 @@ export function reportFinding(input: Omit<Finding, 'notebook'> & { notebook?: st
   if (!['reproduced', 'not reproduced', 'inconclusive'].includes(f.verdict)) throw new Error(`finding ${f.rq}: verdict must be reproduced, not reproduced or inconclusive, got ${f.verdict}`);
   const channel = kernelChannel({ pin: true });
   const text = findingMarkdown(f);
-  if (channel) channel.send({ [FINDING_MIME]: f, 'text/markdown': text, 'text/plain': text });
+  // Pinned to this cell; if the socket is busy, sent moments later, still into this cell.
+  if (channel) void sendWhenFree(channel, { [FINDING_MIME]: f, 'text/markdown': text, 'text/plain': text });
   else process.stdout.write(text + '\n');
   return f;
 }
