@@ -6,7 +6,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { buildModel, Model, ModelOptions } from '../models';
 import { RunRecord, RunStore } from '../store';
-import { consoleProgress, EpochRecord, StepRecord, train, TrainCallbacks, TrainConfig } from '../train';
+import { consoleProgress, train, TrainCallbacks, TrainConfig, TrainResult } from '../train';
 import { DataSpec, loadData } from './data';
 import { activeProfile, ProfileName } from './profile';
 
@@ -34,15 +34,8 @@ export interface TrainRunSpec {
   train: TrainConfig;
 }
 
-export interface TrainSummary {
-  status: 'completed' | 'diverged';
-  divergence: { step: number; loss: number; reason: string } | null;
-  epochs: EpochRecord[];
-  steps: StepRecord[];
-  final: { testLoss: number; testAccuracy: number; trainLoss: number; trainAccuracy: number } | null;
-  totalSteps: number;
-  parameters: number;
-}
+/** What the store keeps of a training run: the result without what the record holds already (time, backend). */
+export type TrainSummary = Omit<TrainResult, 'seconds' | 'backend'> & { parameters: number };
 
 export interface RunOptions {
   store?: RunStore;
