@@ -10,6 +10,7 @@ export * from './train';
 export * from './instrument';
 export * from './store';
 export * from './experiments';
+export * from './grid';
 export * from './charts';
 export * from './display';
 export * from './findings';

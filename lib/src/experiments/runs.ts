@@ -5,7 +5,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { buildModel, Model, ModelOptions } from '../models';
-import { RunRecord, RunStore } from '../store';
+import { RunRecord, RunSpec, RunStore } from '../store';
 import { consoleProgress, train, TrainCallbacks, TrainConfig, TrainResult } from '../train';
 import { DataSpec, loadData } from './data';
 import { activeProfile, ProfileName } from './profile';
@@ -72,14 +72,19 @@ function withSideProgress(label: string, inner: TrainCallbacks): TrainCallbacks 
   };
 }
 
+/** What the store keys a training run by: everything in its spec but the label, and the profile. */
+export function trainRunSpec(spec: TrainRunSpec, profile: ProfileName = activeProfile()): RunSpec {
+  const { label: _label, ...keyed } = spec;
+  return { kind: 'train', config: { profile, ...keyed } };
+}
+
 /** Trains the run a spec describes, or returns it from the store. */
 export async function trainRun(spec: TrainRunSpec, opts: RunOptions = {}): Promise<RunRecord<TrainSummary>> {
   const store = opts.store ?? defaultStore();
   const profile = opts.profile ?? activeProfile();
-  const { label: _label, ...keyed } = spec;
   const label = spec.label ?? `${spec.model.family}${'depth' in spec.model ? spec.model.depth : ''}-${spec.model.norm}-lr${spec.train.learningRate}-seed${spec.train.seed}`;
   return store.getOrRun<TrainSummary>(
-    { kind: 'train', config: { profile, ...keyed } },
+    trainRunSpec(spec, profile),
     async () => {
       const data = loadData(spec.data);
       const model: Model = buildModel({ ...spec.model, inputShape: data.train.shape, numClasses: data.train.numClasses } as ModelOptions);

@@ -7,6 +7,10 @@
  *   runs/<kind>/<key>.json          a complete record, pretty-printed: a
  *                                   person can read and diff it
  *   runs/<kind>/<key>.failed.json   the last error of a run that threw
+ *   runs/<kind>/<key>.running.json  who is computing it now (host, pid, Slurm
+ *                                   job): removed when the run ends, left
+ *                                   behind by a process that was killed, so
+ *                                   a reader must check it is still alive
  *
  * A record is written to a temporary file and renamed into place, so it
  * appears whole or not at all: an interrupted run leaves no record that
@@ -28,6 +32,25 @@ export interface RunSpec {
   config: unknown;
 }
 
+/** The batch system a run was computed under, from the variables it sets. */
+export type SchedulerInfo =
+  | { system: 'slurm'; jobId: string; arrayJobId?: string; arrayTaskId?: number; node?: string }
+  | { system: 'kubernetes'; completionIndex: number; pod: string };
+
+export function schedulerInfo(env: NodeJS.ProcessEnv = process.env): SchedulerInfo | null {
+  if (env.SLURM_JOB_ID) {
+    return {
+      system: 'slurm',
+      jobId: env.SLURM_JOB_ID,
+      ...(env.SLURM_ARRAY_JOB_ID ? { arrayJobId: env.SLURM_ARRAY_JOB_ID } : {}),
+      ...(env.SLURM_ARRAY_TASK_ID ? { arrayTaskId: Number(env.SLURM_ARRAY_TASK_ID) } : {}),
+      ...(env.SLURMD_NODENAME ? { node: env.SLURMD_NODENAME } : {}),
+    };
+  }
+  if (env.JOB_COMPLETION_INDEX) return { system: 'kubernetes', completionIndex: Number(env.JOB_COMPLETION_INDEX), pod: os.hostname() };
+  return null;
+}
+
 export interface RunEnvironment {
   backend: string;
   libtensorflow: string | null;
@@ -36,6 +59,18 @@ export interface RunEnvironment {
   platform: string;
   cpus: number;
   hostname: string;
+  /** Set when the run was computed by a Slurm or Kubernetes job. */
+  scheduler?: SchedulerInfo;
+}
+
+/** The marker of a run being computed. */
+export interface RunningMarker {
+  key: string;
+  kind: string;
+  hostname: string;
+  pid: number;
+  startedAt: string;
+  scheduler?: SchedulerInfo;
 }
 
 export interface RunRecord<T = unknown> {
@@ -113,6 +148,7 @@ export function codeVersion(): string {
 
 export function runEnvironment(): RunEnvironment {
   const b = activeBackend();
+  const scheduler = schedulerInfo();
   return {
     backend: b.name,
     libtensorflow: b.libtensorflowVersion,
@@ -121,6 +157,7 @@ export function runEnvironment(): RunEnvironment {
     platform: `${os.platform()}-${os.arch()}`,
     cpus: os.cpus().length,
     hostname: os.hostname(),
+    ...(scheduler ? { scheduler } : {}),
   };
 }
 
@@ -142,6 +179,9 @@ export function writeFileAtomic(file: string, text: string): void {
   }
   fs.renameSync(tmp, file);
 }
+
+/** A complete record's file name: the key alone (not .failed, .running or a temporary file). */
+const RECORD_FILE = /^[0-9a-f]{16}\.json$/;
 
 export class RunStore {
   constructor(readonly dir: string) {}
@@ -169,15 +209,40 @@ export class RunStore {
   }
 
   failure(spec: RunSpec): FailedRun | null {
-    const file = this.file(spec.kind, this.key(spec), '.failed.json');
-    return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as FailedRun) : null;
+    return this.readJson<FailedRun>(this.file(spec.kind, this.key(spec), '.failed.json'));
+  }
+
+  /** The marker of a run someone is computing (or was, if it was killed): check `pid`/`scheduler` to tell. */
+  running(spec: RunSpec): RunningMarker | null {
+    return this.readJson<RunningMarker>(this.file(spec.kind, this.key(spec), '.running.json'));
+  }
+
+  private readJson<T>(file: string): T | null {
+    try {
+      return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
+    } catch {
+      // absent, or being replaced this instant: either way there is nothing whole to read
+      return null;
+    }
+  }
+
+  /**
+   * Records that a run failed (its error, for whoever looks at the sweep),
+   * and clears its running marker. Synchronous, so a signal handler can
+   * call it on the way out.
+   */
+  recordFailure(spec: RunSpec, error: unknown): void {
+    const key = this.key(spec);
+    const failed: FailedRun = { key, kind: spec.kind, config: spec.config, codeVersion: codeVersion(), error: String((error as Error)?.stack ?? error), failedAt: new Date().toISOString() };
+    writeFileAtomic(this.file(spec.kind, key, '.failed.json'), JSON.stringify(failed, null, 2) + '\n');
+    fs.rmSync(this.file(spec.kind, key, '.running.json'), { force: true });
   }
 
   /**
    * Returns the stored record of `spec`, or runs `compute` and stores its
    * result. `compute` returns the result and whether the run diverged. A
    * throw is recorded as a failure (and rethrown); nothing is stored as
-   * complete.
+   * complete. While it computes, a running marker says who is at it.
    */
   async getOrRun<T>(spec: RunSpec, compute: () => Promise<{ result: T; diverged?: boolean }>, hooks: { onCached?(r: RunRecord<T>): void } = {}): Promise<RunRecord<T>> {
     const cached = this.get<T>(spec);
@@ -187,12 +252,15 @@ export class RunStore {
     }
     const key = this.key(spec);
     const startedAt = new Date();
+    const scheduler = schedulerInfo();
+    const marker: RunningMarker = { key, kind: spec.kind, hostname: os.hostname(), pid: process.pid, startedAt: startedAt.toISOString(), ...(scheduler ? { scheduler } : {}) };
+    const markerFile = this.file(spec.kind, key, '.running.json');
+    writeFileAtomic(markerFile, JSON.stringify(marker, null, 2) + '\n');
     let out: { result: T; diverged?: boolean };
     try {
       out = await compute();
     } catch (err) {
-      const failed: FailedRun = { key, kind: spec.kind, config: spec.config, codeVersion: codeVersion(), error: String((err as Error).stack ?? err), failedAt: new Date().toISOString() };
-      writeFileAtomic(this.file(spec.kind, key, '.failed.json'), JSON.stringify(failed, null, 2) + '\n');
+      this.recordFailure(spec, err);
       throw err;
     }
     const finishedAt = new Date();
@@ -210,6 +278,7 @@ export class RunStore {
     };
     writeFileAtomic(this.file(spec.kind, key), JSON.stringify(record, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2) + '\n');
     fs.rmSync(this.file(spec.kind, key, '.failed.json'), { force: true });
+    fs.rmSync(markerFile, { force: true });
     return record;
   }
 
@@ -221,7 +290,7 @@ export class RunStore {
       if (!fs.existsSync(d)) return [];
       return fs
         .readdirSync(d)
-        .filter((f) => f.endsWith('.json') && !f.endsWith('.failed.json'))
+        .filter((f) => RECORD_FILE.test(f))
         .sort()
         .map((f) => JSON.parse(fs.readFileSync(path.join(d, f), 'utf8'), reviveNonFinite) as RunRecord);
     });

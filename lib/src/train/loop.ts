@@ -156,6 +156,11 @@ export async function train(model: Model, data: { train: Dataset; test: Dataset 
         const accValue = (await accuracy.data())[0];
         loss.dispose();
         accuracy.dispose();
+        // Give the event loop a turn each step: the native backend's reads
+        // resolve at once, so without this a run never lets signal handlers
+        // (a shard recording itself interrupted on scancel), timers or a
+        // kernel's messages in until it ends. It costs microseconds.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         step += 1;
         const record: StepRecord = { step, epoch, learningRate: lr, loss: lossValue, accuracy: accValue };
         if (step % recordEvery === 0 || step === 1) steps.push(record);
