@@ -24,7 +24,7 @@ import path from 'node:path';
 import { initBackend } from '../lib/src/backend';
 import { defaultStore } from '../lib/src/experiments/runs';
 import { activeProfile, PROFILES, ProfileName } from '../lib/src/experiments/profile';
-import { parseShard, readGrid, runShard, shardThreads, sizeThreadPools, Grid } from '../lib/src/grid';
+import { parseShard, readGrid, resolveGridFile, runShard, shardThreads, sizeThreadPools, Grid } from '../lib/src/grid';
 import { RunStore, writeFileAtomic } from '../lib/src/store';
 import { indexedJobManifest } from './sweep/kubernetes';
 import { sbatch, sbatchScript, squeueTasks, SlurmOptions } from './sweep/slurm';
@@ -125,16 +125,10 @@ function parseArgs(argv: string[]): Args {
   return { ...(a as Args), mode: distinct[0] ?? 'local', profile: a.profile ?? activeProfile() };
 }
 
-/** A grid file path, or the name of one in notebooks/grids/. */
+/** The grid file, and how the scripts it writes name it: relative to the project root when inside it (every node runs from there). */
 function resolveGrid(arg: string): { file: string; arg: string } {
-  const candidates = [path.resolve(arg), path.join(root, 'notebooks', 'grids', arg), path.join(root, 'notebooks', 'grids', `${arg}.json`)];
-  const file = candidates.find((f) => fs.existsSync(f) && fs.statSync(f).isFile());
-  if (!file) {
-    const known = fs.existsSync(path.join(root, 'notebooks', 'grids')) ? fs.readdirSync(path.join(root, 'notebooks', 'grids')).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')) : [];
-    throw new Error(`no grid file ${arg}${known.length ? `; the grids in notebooks/grids are ${known.join(', ')}` : ''}`);
-  }
+  const file = resolveGridFile(arg);
   const rel = path.relative(root, file);
-  // Scripts run from the project root on every node, so a path inside the project is written relative to it.
   return { file, arg: rel.startsWith('..') ? file : rel };
 }
 

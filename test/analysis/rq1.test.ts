@@ -219,6 +219,7 @@ describe('rq1 Fig. 1 curves', () => {
       'Ours: ResNet-20 (width 16) on 4,000 training / 1,000 test fashion-mnist images, 3 epochs at batch 128, sweep on seed 1, Fig. 1 configurations over seeds 1, 2. Paper: ResNet-110 on CIFAR-10, trained to convergence, 5 runs.',
     );
     assert.match(rq1.settingText(lrSweepBase('paper')), /ResNet-110 \(width 16\) on all cifar10 images, 160 epochs at batch 128 with augmentation/);
+    assert.match(rq1.settingText(lrSweepBase('paper'), [1, 2, 3, 4, 5]), /sweep on seeds 1, 2, 3, 4, 5, Fig\. 1 configurations over seeds 1, 2, 3, 4, 5\./);
   });
 });
 

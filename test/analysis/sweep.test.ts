@@ -104,3 +104,13 @@ describe('sweep: stable and best rates', () => {
     assert.equal(sweep.bestCompletedRate(tie, 'batch')!.learningRate, 0.1);
   });
 });
+
+describe('distinctRuns', () => {
+  it('keeps the first row of each (norm, rate, seed), so a run reached through the grid and again through Fig. 1 counts once in a mean', () => {
+    const a = row('batch', 0.1, 0.9, 1);
+    const rows = sweep.distinctRuns([a, row('batch', 0.1, 0.8, 2), row('none', 0.1, null, 1), { ...a }]);
+    assert.equal(rows.length, 3);
+    assert.equal(rows[0], a);
+    assert.equal(sweep.ratePoints(rows).find((p) => p.norm === 'batch')!.runs, 2);
+  });
+});

@@ -331,13 +331,14 @@ export function sweepReferences(): { label: string; x: number; y: number }[] {
 }
 
 /** What our setting is, against the paper's, in a sentence (for the findings' notes). */
-export function settingText(base: SweepBase, seeds: readonly number[] = base.seeds): string {
+export function settingText(base: SweepBase, sweepSeeds: readonly number[] = [base.seeds[0]], fig1Seeds: readonly number[] = base.seeds): string {
   const m = base.model;
   const d = base.data;
   const images = d.trainSize !== undefined ? `${d.trainSize.toLocaleString('en')} training / ${(d.testSize ?? 0).toLocaleString('en')} test` : 'all';
+  const seeds = (s: readonly number[]) => `seed${s.length === 1 ? '' : 's'} ${s.join(', ')}`;
   return (
     `Ours: ResNet-${m.depth} (width ${m.width}) on ${images} ${d.dataset} images, ${base.train.epochs} epoch${base.train.epochs === 1 ? '' : 's'} at batch ${base.train.batchSize}` +
-    `${base.train.augment ? ' with augmentation' : ''}, sweep on seed ${seeds[0]}, Fig. 1 configurations over seeds ${seeds.join(', ')}. ` +
+    `${base.train.augment ? ' with augmentation' : ''}, sweep on ${seeds(sweepSeeds)}, Fig. 1 configurations over ${seeds(fig1Seeds)}. ` +
     `Paper: ResNet-110 on CIFAR-10, trained to convergence, 5 runs.`
   );
 }

@@ -74,6 +74,20 @@ export function sweepRow<N extends Norm>(p: SweepPoint<N>, result: Pick<TrainSum
   };
 }
 
+/**
+ * One row per run (norm, rate, seed): a run reached twice, e.g. through the
+ * sweep's grid and again as a Fig. 1 configuration, must count once in a mean.
+ */
+export function distinctRuns<R extends Pick<SweepRow, 'norm' | 'learningRate' | 'seed'>>(rows: readonly R[]): R[] {
+  const seen = new Set<string>();
+  return rows.filter((r) => {
+    const id = `${r.norm} ${r.learningRate} ${r.seed}`;
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
+}
+
 // ---------------------------------------------------------------------------
 // Per (norm, learning rate)
 

@@ -23,7 +23,8 @@
  * that the base setting already has.
  */
 import fs from 'node:fs';
-import { NORM_LABEL, sweepSpec } from '../analysis/sweep';
+import path from 'node:path';
+import { NORM_LABEL, SweepPoint, sweepSpec } from '../analysis/sweep';
 import { activeProfile, PROFILES, ProfileName } from '../experiments/profile';
 import { trainRunSpec, TrainRunSpec } from '../experiments/runs';
 import { lrSweepBase } from '../experiments/sweep';
@@ -222,10 +223,33 @@ export function expandGrid(def: GridDefinition, opts: { profile?: ProfileName; s
   return runs;
 }
 
-/** Reads a grid file and expands it for the active (or given) profile. */
-export function readGrid(file: string, profile: ProfileName = activeProfile()): Grid {
+/** The project's grids: notebooks/grids (lib is compiled to lib/dist, or run from lib/src: both two levels below lib). */
+export const GRIDS_DIR = path.resolve(__dirname, '..', '..', '..', 'notebooks', 'grids');
+
+/**
+ * A grid file from a path, or from a name of one in notebooks/grids
+ * ('rq1-lr-sweep'), so a notebook finds its grid wherever it runs (a fork
+ * in another folder included).
+ */
+export function resolveGridFile(nameOrPath: string): string {
+  const candidates = [path.resolve(nameOrPath), path.join(GRIDS_DIR, nameOrPath), path.join(GRIDS_DIR, `${nameOrPath}.json`)];
+  const file = candidates.find((f) => fs.existsSync(f) && fs.statSync(f).isFile());
+  if (file) return file;
+  const known = fs.existsSync(GRIDS_DIR) ? fs.readdirSync(GRIDS_DIR).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')) : [];
+  throw new Error(`no grid file ${nameOrPath}${known.length ? `; the grids in notebooks/grids are ${known.join(', ')}` : ''}`);
+}
+
+/** Reads a grid (a file, or a name in notebooks/grids) and expands it for the active (or given) profile. */
+export function readGrid(nameOrPath: string, profile: ProfileName = activeProfile()): Grid {
+  const file = resolveGridFile(nameOrPath);
   const definition = readGridFile(file);
   return { definition, profile, file, runs: expandGrid(definition, { profile, source: file }) };
+}
+
+/** The sweep point of a run of an 'lr-sweep' grid, typed: what the RQ1/RQ4 analyses take. */
+export function sweepPointOf(run: GridRun): SweepPoint {
+  const { norm, learningRate, seed } = run.point;
+  return { norm: norm as SweepPoint['norm'], learningRate: learningRate as number, seed: seed as number };
 }
 
 // ---------------------------------------------------------------------------
