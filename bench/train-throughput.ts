@@ -9,6 +9,8 @@
  *   npm run bench -- --profile          where one step's time goes, per kernel
  *   options: --steps N (timed, default 30) --warmup N (default 5)
  *            --batch N (default 128) --norms batch,none
+ *            --depth N (a CIFAR ResNet of depth 6n+2, default 20; the paper's
+ *            is 110, which the README's sweep cost estimate uses)
  *
  * Each model runs in a fresh process (this script re-runs itself with
  * --one), for bnlab and PyTorch alike: a model that runs after another in
@@ -40,10 +42,11 @@ interface Args {
   norms: Norm[];
   profile: boolean;
   one: Norm | null;
+  depth: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { against: null, steps: 30, warmup: 5, batch: 128, norms: ['batch', 'none'], profile: false, one: null };
+  const a: Args = { against: null, steps: 30, warmup: 5, batch: 128, norms: ['batch', 'none'], profile: false, one: null, depth: 20 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {
@@ -58,11 +61,14 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--norms') a.norms = v().split(',') as Norm[];
     else if (k === '--profile') a.profile = true;
     else if (k === '--one') a.one = v() as Norm;
+    else if (k === '--depth') a.depth = Number(v());
     else throw new Error(`unknown option ${k}; see the header of bench/train-throughput.ts`);
   }
   for (const n of [a.steps, a.warmup, a.batch]) if (!Number.isInteger(n) || n < 0) throw new Error(`--steps, --warmup and --batch take whole numbers, got ${n}`);
   if (a.steps < 5) throw new Error('--steps must be at least 5 for a meaningful median');
   if (a.against !== null && a.against !== 'torch') throw new Error(`--against takes 'torch', got ${a.against}`);
+  if (!Number.isInteger(a.depth) || a.depth < 8 || (a.depth - 2) % 6 !== 0) throw new Error(`--depth must be 6n + 2 (20, 56, 110, …), got ${a.depth}`);
+  if (a.against !== null && a.depth !== 20) throw new Error('--against torch compares ResNet-20 only');
   return a;
 }
 
@@ -76,7 +82,7 @@ function median(xs: number[]): number {
 async function benchOne(norm: Norm, a: Args): Promise<Record<string, unknown>> {
   const backend = await initBackend({ quiet: true });
   const inputShape: [number, number, number] = [32, 32, 3];
-  const model = resnet({ depth: 20, norm, inputShape, numClasses: 10, seed: 1 });
+  const model = resnet({ depth: a.depth, norm, inputShape, numClasses: 10, seed: 1 });
   const macs = countForwardMacs(model).perImageForward;
   const optimizer = new SgdMomentum(model.trainable, { learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4 });
   // Synthetic data: data loading is not what is measured (PyTorch's side does the same).
@@ -120,7 +126,7 @@ async function benchOne(norm: Norm, a: Args): Promise<Record<string, unknown>> {
     framework: 'bnlab',
     backend: backend.name,
     libtensorflow: backend.libtensorflowVersion,
-    model: 'resnet20',
+    model: `resnet${a.depth}`,
     norm,
     input: inputShape,
     batch: a.batch,
@@ -154,7 +160,7 @@ async function main() {
     return;
   }
   const childArgv = argv.filter((x, i) => !(x === '--against' || argv[i - 1] === '--against'));
-  console.error(`[bench] ResNet-20, batch ${a.batch}, ${a.warmup} warm-up + ${a.steps} timed steps per model, each in a fresh process; ${os.cpus().length} cores`);
+  console.error(`[bench] ResNet-${a.depth}, batch ${a.batch}, ${a.warmup} warm-up + ${a.steps} timed steps per model, each in a fresh process; ${os.cpus().length} cores`);
   const ours = new Map<Norm, Record<string, unknown>>();
   for (const norm of a.norms) {
     const rec = runChild(norm, childArgv);

@@ -110,7 +110,7 @@ export function runStatuses(runs: GridRun[], store: RunStore, shards: number, ta
     const failure = store.failure(run.runSpec);
     if (marker) return { ...base, state: 'failed', detail: `interrupted: its process (pid ${marker.pid} on ${marker.hostname}) is gone${task ? `; task ${task.jobId}_${task.task} ${task.state}` : ''}` };
     if (failure) return { ...base, state: 'failed', detail: failure.error.split('\n')[0] + (task ? `; task ${task.jobId}_${task.task} ${task.state}` : '') };
-    return { ...base, state: 'missing', detail: task ? `task ${task.jobId}_${task.task} ${task.state} without this run` : submissions.length ? 'not run' : 'not submitted' };
+    return { ...base, state: 'missing', detail: task ? `not reached: task ${task.jobId}_${task.task} ${task.state}` : submissions.length ? 'not run' : 'not submitted' };
   });
 }
 
