@@ -12,6 +12,8 @@
  *   npm run sweep -- <grid> --kubernetes --image IMG [--claim PVC] [--workdir DIR] [--shards N]
  *                           [--parallelism P] [--cpus C] [--memory M]
  *   npm run sweep -- <grid> --list                     the expansion: index, shard, key, run
+ *   npm run sweep -- <grid> --estimate MS [--nodes K,…] its cost on paper at MS ms per training step
+ *                                                      (measure it: npm run bench -- --depth D)
  *
  * <grid> is a grid file, or the name of one in notebooks/grids/ (rq1-lr-sweep). The store is
  * BNLAB_RUNS_DIR or runs/ (--store DIR). Every mode expands the grid the way the notebook does
@@ -26,15 +28,14 @@ import { defaultStore } from '../lib/src/experiments/runs';
 import { activeProfile, PROFILES, ProfileName } from '../lib/src/experiments/profile';
 import { parseShard, readGrid, resolveGridFile, runShard, shardThreads, sizeThreadPools, Grid } from '../lib/src/grid';
 import { RunStore, writeFileAtomic } from '../lib/src/store';
+import { estimateSweep } from './sweep/estimate';
 import { indexedJobManifest } from './sweep/kubernetes';
 import { sbatch, sbatchScript, squeueTasks, SlurmOptions } from './sweep/slurm';
 import { appendSubmission, formatStatusTable, readSubmissions, runStatuses, shardsToResubmit, sweepDir } from './sweep/status';
 
 const root = path.resolve(__dirname, '..');
-// libtensorflow's start-up banner is noise in a shard's log; it reads this once, when it loads.
-process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
 
-type Mode = 'local' | 'shard' | 'slurm' | 'status' | 'resubmit' | 'kubernetes' | 'list';
+type Mode = 'local' | 'shard' | 'slurm' | 'status' | 'resubmit' | 'kubernetes' | 'list' | 'estimate';
 
 interface Args {
   grid: string;
@@ -47,6 +48,8 @@ interface Args {
   json: boolean;
   dryRun: boolean;
   nodes?: number;
+  nodeCounts: number[];
+  msPerStep?: number;
   shards?: number;
   cpus?: number;
   partition?: string;
@@ -70,7 +73,7 @@ function positiveInt(flag: string, v: string | undefined): number {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Partial<Args> & { sbatchExtra: string[] } = { sbatchExtra: [], workers: 1, json: false, dryRun: false, claim: 'bnlab-runs', workdir: '/bnlab' };
+  const a: Partial<Args> & { sbatchExtra: string[] } = { sbatchExtra: [], nodeCounts: [], workers: 1, json: false, dryRun: false, claim: 'bnlab-runs', workdir: '/bnlab' };
   const modes: Mode[] = [];
   const value = (i: number) => {
     if (argv[i + 1] === undefined) throw new Error(`${argv[i]} needs a value\n${USAGE}`);
@@ -99,7 +102,19 @@ function parseArgs(argv: string[]): Args {
       case '--list': modes.push('list'); break;
       case '--json': a.json = true; break;
       case '--dry-run': a.dryRun = true; break;
-      case '--nodes': a.nodes = positiveInt(flag, take()); break;
+      case '--nodes': {
+        // one count for --slurm; a list (8,16,64) for --estimate
+        a.nodeCounts = take().split(',').map((x) => positiveInt(flag, x));
+        a.nodes = a.nodeCounts[0];
+        break;
+      }
+      case '--estimate': {
+        const ms = Number(take());
+        if (!(ms > 0)) throw new Error(`--estimate needs the measured milliseconds per training step (npm run bench -- --depth D gives it)`);
+        a.msPerStep = ms;
+        modes.push('estimate');
+        break;
+      }
       case '--shards': a.shards = positiveInt(flag, take()); break;
       case '--cpus': a.cpus = positiveInt(flag, take()); break;
       case '--partition': a.partition = take(); break;
@@ -196,6 +211,15 @@ async function main(): Promise<number> {
   const dir = sweepDir(store, grid.definition.name, grid.profile);
 
   switch (a.mode) {
+    case 'estimate': {
+      const e = estimateSweep(grid.runs, a.msPerStep!, a.nodeCounts.length ? a.nodeCounts : [1, 8, 16, grid.runs.length]);
+      const h = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
+      console.log(`${grid.definition.name} (profile ${grid.profile}): ${e.runs} runs of up to ${Math.max(...e.stepsPerRun).toLocaleString('en')} training steps, at ${a.msPerStep} ms a step`);
+      console.log(`  per run: ${h(e.hoursPerRun)} h (training, plus a test-split evaluation each epoch); all runs: ${h(e.nodeHours)} node-hours`);
+      for (const w of e.wall) console.log(`  on ${w.nodes} node(s), one run each at a time: ${w.waves} wave(s), ${h(w.hours)} h wall (${h(w.hours / 24)} days)`);
+      console.log('  an upper bound: a run that diverges stops early');
+      return 0;
+    }
     case 'list': {
       const shards = a.shards ?? 1;
       for (const r of grid.runs) console.log(`${String(r.index).padStart(3)}  shard ${r.index % shards}  ${store.key(r.runSpec)}  ${r.spec.label}`);

@@ -7,6 +7,7 @@ import { before, describe, it } from 'node:test';
 import { initBackend } from '../../lib/src/backend';
 import { readGrid, shardRuns } from '../../lib/src/grid';
 import { RunStore, writeFileAtomic } from '../../lib/src/store';
+import { estimateSweep } from '../../scripts/sweep/estimate';
 import { compressIndices, expandTaskField, parseSqueue } from '../../scripts/sweep/slurm';
 import { runStatuses, shardsToResubmit } from '../../scripts/sweep/status';
 import { tempDir } from '../data/helpers';
@@ -137,5 +138,20 @@ describe('run states', () => {
     const alone = runStatuses([r5], store, 4, []);
     assert.equal(alone[0].state, 'failed');
     cleanup();
+  });
+});
+
+describe('sweep --estimate', () => {
+  it("costs the paper profile's RQ1 grid from a step time: steps from each run's data and schedule, plus an evaluation per epoch", () => {
+    const grid = readGrid('rq1-lr-sweep', 'paper');
+    const e = estimateSweep(grid.runs, 1000, [8, 65]);
+    assert.equal(e.runs, 65);
+    // CIFAR-10's 50,000 images at batch 128, last partial batch dropped: 390 steps an epoch, 160 epochs.
+    assert.deepEqual([...new Set(e.stepsPerRun)], [390 * 160]);
+    // 1 s a step, and 10,000 test images an epoch at a third of a step per 128 images.
+    const hours = (62_400 + (10_000 * 160) / 128 / 3) / 3600;
+    assert.ok(Math.abs(e.hoursPerRun - hours) < 1e-9);
+    assert.ok(Math.abs(e.nodeHours - 65 * hours) < 1e-6);
+    assert.deepEqual(e.wall.map((w) => [w.nodes, w.waves]), [[8, 9], [65, 1]]);
   });
 });
