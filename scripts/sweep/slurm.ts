@@ -60,7 +60,7 @@ export function sbatchScript(i: SbatchScriptInput): string {
   ];
   return [
     '#!/bin/bash',
-    `# bnlab sweep ${i.jobName}: ${i.runs} runs of ${i.gridArg} (profile ${i.profile}) in ${o.shards} array tasks.`,
+    `# ${i.jobName}: ${i.runs} runs of ${i.gridArg} (profile ${i.profile}) in ${o.shards} array tasks.`,
     `# Written by: ${i.command}`,
     '#',
     `# Task i trains the grid's runs i, i+${o.shards}, i+${2 * o.shards}, … in order. A run already complete in`,
