@@ -4,6 +4,7 @@
  *   out/index.html        paper, findings table, reproducibility
  *   out/<notebook>.html   one page per notebook
  *   out/findings.json     [{ rq, claim, metric, value, threshold, verdict, notebook }]
+ *   out/grids/            the experiment grids the notebooks read (notebooks/grids/*.json)
  *   out/assets/           report.css, vega.js (Vega 5 + Vega-Lite 5 browser builds),
  *                         katex.min.css and fonts/*.woff2 (math is typeset at export)
  *
@@ -156,6 +157,14 @@ export async function exportReport(opts: ExportOptions): Promise<ExportResult> {
     writeFile(path.join(outDir, 'assets', 'katex.min.css'), katex.css);
   } else if (rendered.some((r) => r.math)) log('[report] katex/dist/katex.min.css not found: math is typeset without its stylesheet');
   const scripts: Scripts = { charts: readAsset('charts.js'), vega: vega !== null, katex: katex !== null };
+
+  // The experiment grids the notebooks read (notebooks/grids): a notebook links
+  // its grid by that relative path, and the report keeps what was swept, for the record.
+  const gridsDir = path.join(root, 'notebooks', 'grids');
+  if (fs.existsSync(gridsDir)) {
+    fs.mkdirSync(path.join(outDir, 'grids'), { recursive: true });
+    for (const f of fs.readdirSync(gridsDir).filter((x) => x.endsWith('.json'))) writeFile(path.join(outDir, 'grids', f), fs.readFileSync(path.join(gridsDir, f)));
+  }
 
   rendered.forEach((nb, i) => {
     const prev = i === 0 ? { href: 'index.html', label: 'Overview' } : { href: rendered[i - 1].page, label: rendered[i - 1].title };
