@@ -100,6 +100,13 @@ describe('grid expansion', () => {
     assert.equal(rq1.runs.length, (6 + 7) * 5);
     assert.deepEqual(gridValues(rq1, 'learningRate', { norm: 'batch' }), [0.1, 0.03, 0.01, 0.003, 0.001, 0.0001]);
     assert.equal(readGrid(path.join(GRIDS, 'depth-lr.json'), 'smoke').runs.length, 8);
+    // Every profile's grid has every Fig. 1 seed at every point: after a sweep, RQ1 trains nothing,
+    // whichever rate turns out to be no BN's best.
+    for (const profile of ['smoke', 'quick', 'paper'] as const) {
+      const g = readGrid('rq1-lr-sweep', profile);
+      assert.deepEqual(gridValues(g, 'seed'), lrSweepBase(profile).seeds, profile);
+      assert.equal(g.runs.length, 13 * lrSweepBase(profile).seeds.length, profile);
+    }
   });
 });
 
