@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { initBackend } from '../../lib/src/backend';
 import { readGrid } from '../../lib/src/grid';
 import { RunStore } from '../../lib/src/store';
+import { exportReport } from '../../report/exporter';
 import { tempDir } from '../data/helpers';
 import { slurmAvailable, startSlurmCluster, type SlurmCluster } from '../helpers/slurm-cluster';
 
@@ -13,7 +14,8 @@ import { slurmAvailable, startSlurmCluster, type SlurmCluster } from '../helpers
  * The sweep, for real, against a throwaway two-node Slurm cluster: RQ1's
  * smoke grid as an array job, one running shard cancelled with scancel,
  * --resubmit-failed, and then the notebook, which must find every run in
- * the store and train nothing. Skips without Slurm on a workstation; CI
+ * the store and train nothing, and whose report page shows where they were
+ * trained. Skips without Slurm on a workstation; CI
  * installs it and sets BNLAB_REQUIRE_SLURM=1, and then it fails instead.
  */
 const avail = slurmAvailable();
@@ -137,6 +139,13 @@ describe('a sweep on Slurm', () => {
     assert.match(text, /26 runs, 26 of them served from the store/);
     assert.match(text, /\| Slurm job \d+ \| n1 \|/);
     assert.match(text, /\| Slurm job \d+ \| n2 \|/);
+    // And the report's RQ1 page shows them.
+    const site = tempDir('slurm-sweep-report');
+    await exportReport({ inDir: out.dir, outDir: site.dir, log: () => undefined });
+    const page = fs.readFileSync(path.join(site.dir, 'rq1-learning-rate.html'), 'utf8');
+    assert.match(page, /<td>Slurm job \d+<\/td>\s*<td>n1<\/td>/);
+    assert.match(page, /<td>Slurm job \d+<\/td>\s*<td>n2<\/td>/);
+    site.cleanup();
     out.cleanup();
   });
 });
