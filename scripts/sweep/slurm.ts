@@ -123,6 +123,8 @@ export interface ArrayTaskState {
   /** PENDING, RUNNING, COMPLETING, COMPLETED, FAILED, CANCELLED, TIMEOUT, … */
   state: string;
   node: string;
+  /** When the task started (squeue's local time), for a running one. */
+  start?: Date;
 }
 
 /** Expands squeue's task field: "3", or a pending range "[2-5,7%2]". */
@@ -137,15 +139,17 @@ export function expandTaskField(field: string): number[] {
   });
 }
 
-/** Parses `squeue -h -r -t all -o '%F|%K|%T|%N'`. */
+/** Parses `squeue -h -r -t all -o '%F|%K|%T|%N|%S'`. */
 export function parseSqueue(text: string): ArrayTaskState[] {
   return text
     .split('\n')
     .map((l) => l.trim())
     .filter(Boolean)
     .flatMap((line) => {
-      const [jobId, task, state, node = ''] = line.split('|');
-      return expandTaskField(task).map((t) => ({ jobId, task: t, state, node }));
+      const [jobId, task, state, node = '', start = ''] = line.split('|');
+      // squeue prints the start as local time without a zone, like Date's own parse of that form
+      const started = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$/.test(start) ? new Date(start) : undefined;
+      return expandTaskField(task).map((t) => ({ jobId, task: t, state, node, ...(started ? { start: started } : {}) }));
     });
 }
 
@@ -156,7 +160,7 @@ export function parseSqueue(text: string): ArrayTaskState[] {
  */
 export function squeueTasks(jobIds: string[], env: NodeJS.ProcessEnv = process.env): ArrayTaskState[] {
   if (jobIds.length === 0) return [];
-  const r = run('squeue', ['-h', '-r', '-t', 'all', `--jobs=${jobIds.join(',')}`, '-o', '%F|%K|%T|%N'], env);
+  const r = run('squeue', ['-h', '-r', '-t', 'all', `--jobs=${jobIds.join(',')}`, '-o', '%F|%K|%T|%N|%S'], env);
   // squeue exits non-zero when none of the ids is known any more: nothing to report.
   if (r.status !== 0) {
     if (/Invalid job id/i.test(r.stderr)) return [];

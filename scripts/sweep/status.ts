@@ -104,10 +104,12 @@ export function runStatuses(runs: GridRun[], store: RunStore, shards: number, ta
       return { ...base, state: 'running', detail: `${where} since ${marker.startedAt}${alive === 'unknown' ? ' (cannot check from here)' : ''}` };
     }
     const task = latest.get(shard);
-    if (task && LIVE_TASK_STATES.has(task.state)) {
+    const failure = store.failure(run.runSpec);
+    // A task still at work will get to this run, unless it already tried it and failed.
+    const failedInThisTask = failure && task?.start && new Date(failure.failedAt) >= task.start;
+    if (task && LIVE_TASK_STATES.has(task.state) && !failedInThisTask) {
       return { ...base, state: 'pending', detail: `task ${task.jobId}_${task.task} ${task.state}${task.node ? ` on ${task.node}` : ''}` };
     }
-    const failure = store.failure(run.runSpec);
     if (marker) return { ...base, state: 'failed', detail: `interrupted: its process (pid ${marker.pid} on ${marker.hostname}) is gone${task ? `; task ${task.jobId}_${task.task} ${task.state}` : ''}` };
     if (failure) return { ...base, state: 'failed', detail: failure.error.split('\n')[0] + (task ? `; task ${task.jobId}_${task.task} ${task.state}` : '') };
     return { ...base, state: 'missing', detail: task ? `not reached: task ${task.jobId}_${task.task} ${task.state}` : submissions.length ? 'not run' : 'not submitted' };

@@ -133,6 +133,11 @@ describe('run states', () => {
     assert.match(statuses[4].detail, /out of memory/);
     // Shard 0 has a failed run and no live task: resubmit it; shard 3 too. Shards 1 and 2 are still at work.
     assert.deepEqual(shardsToResubmit(statuses), [0, 3]);
+    // A run that failed inside the task still running its shard is failed, not pending.
+    const started = parseSqueue('12|0|RUNNING|n1|2000-01-01T00:00:00\n');
+    assert.equal(started[0].start?.getTime(), new Date('2000-01-01T00:00:00').getTime());
+    assert.equal(runStatuses([r4], store, 4, started, [{ jobId: '12', shards: 4, script: 's', submittedAt: 't' }])[0].state, 'failed');
+    assert.equal(runStatuses([r4], store, 4, parseSqueue('12|0|RUNNING|n1|2999-01-01T00:00:00\n'), [{ jobId: '12', shards: 4, script: 's', submittedAt: 't' }])[0].state, 'pending');
     // Without the scheduler (a job Slurm has forgotten): a marker from a dead local process is stale.
     markerOf(r5, {}, 2 ** 22 + 12345, os.hostname());
     const alone = runStatuses([r5], store, 4, []);
@@ -153,5 +158,25 @@ describe('sweep --estimate', () => {
     assert.ok(Math.abs(e.hoursPerRun - hours) < 1e-9);
     assert.ok(Math.abs(e.nodeHours - 65 * hours) < 1e-6);
     assert.deepEqual(e.wall.map((w) => [w.nodes, w.waves]), [[8, 9], [65, 1]]);
+  });
+});
+
+describe('sweep --workers', () => {
+  it('runs the grid as N local shard processes into one store, each run once; run again, it trains nothing', () => {
+    const { dir, cleanup } = tempDir('sweep-workers');
+    const r = sweep(['depth-lr', '--profile', 'smoke', '--store', dir, '--workers', '2']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /8 runs in 2 worker process\(es\), 1 TensorFlow thread\(s\) each/);
+    const store = new RunStore(dir);
+    const grid = readGrid('depth-lr', 'smoke');
+    assert.deepEqual(store.list('train').map((x) => x.key).sort(), grid.runs.map((x) => store.key(x.runSpec)).sort());
+    const completed = (text: string, w: string) => [...text.matchAll(new RegExp(`^${w} .*: completed in`, 'gm'))].length;
+    assert.equal(completed(r.stderr, 'w0') + completed(r.stderr, 'w1'), 8);
+    assert.equal(completed(r.stderr, 'w0'), 4);
+    const again = sweep(['depth-lr', '--profile', 'smoke', '--store', dir, '--workers', '2']);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal([...again.stderr.matchAll(/already in the store, skipped/g)].length, 8);
+    assert.equal(completed(again.stderr, 'w0') + completed(again.stderr, 'w1'), 0);
+    cleanup();
   });
 });
