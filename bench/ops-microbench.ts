@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/src/backend';
 import * as ops from '../lib/src/ops';
 import { SgdMomentum } from '../lib/src/train/optimizer';
+import { median } from './median';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,10 +26,6 @@ const ITERS = arg('iters', 10);
 const N = arg('batch', 128);
 const WARMUP = 2;
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 function time(f: () => void): number {
   const ts: number[] = [];

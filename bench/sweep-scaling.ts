@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { slurmAvailable, startSlurmCluster } from '../test/helpers/slurm-cluster';
+import { median } from './median';
 
 const root = path.resolve(__dirname, '..');
 
@@ -47,11 +48,6 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((p, q) => p - q);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 function freshStore(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'bnlab-bench-sweep-'));
@@ -64,7 +60,12 @@ function sweep(a: Args, store: string, args: string[], env: NodeJS.ProcessEnv = 
 }
 
 function runCount(a: Args): number {
-  return sweep(a, freshStore(), ['--list']).trim().split('\n').length;
+  const store = freshStore();
+  try {
+    return sweep(a, store, ['--list']).trim().split('\n').length;
+  } finally {
+    fs.rmSync(store, { recursive: true, force: true });
+  }
 }
 
 function timeWorkers(a: Args, workers: number): number[] {
@@ -78,7 +79,7 @@ function timeWorkers(a: Args, workers: number): number[] {
   });
 }
 
-async function timeSlurm(a: Args, nodes: number): Promise<number[]> {
+async function timeSlurm(a: Args, nodes: number, runs: number): Promise<number[]> {
   const cluster = await startSlurmCluster({ nodes, cpusPerNode: 1 });
   try {
     const out: number[] = [];
@@ -93,7 +94,7 @@ async function timeSlurm(a: Args, nodes: number): Promise<number[]> {
       }
       out.push((performance.now() - t0) / 1000);
       const done = JSON.parse(sweep(a, store, ['--status', '--json'], cluster.env)).runs.filter((r: { state: string }) => r.state === 'done').length;
-      if (done !== runCount(a)) throw new Error(`the Slurm sweep ended with ${done} runs done`);
+      if (done !== runs) throw new Error(`the Slurm sweep ended with ${done} of ${runs} runs done`);
       fs.rmSync(store, { recursive: true, force: true });
     }
     return out;
@@ -106,10 +107,8 @@ async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const runs = runCount(a);
   console.error(`[bench:sweep] grid ${a.grid} (${runs} runs, profile ${a.profile}), ${a.repeats} repeat(s) each, ${os.cpus().length} cores`);
-  const results: Record<string, unknown>[] = [];
   const report = (setting: string, times: number[]) => {
     const r = { setting, grid: a.grid, profile: a.profile, runs, seconds: +median(times).toFixed(2), repeats: times.map((t) => +t.toFixed(2)) };
-    results.push(r);
     console.log(JSON.stringify(r));
     return r.seconds;
   };
@@ -122,8 +121,8 @@ async function main(): Promise<void> {
     console.error(`[bench:sweep] no Slurm timing: ${avail.why}`);
     return;
   }
-  const n1 = report('slurm 1 node (2 shards, 1 CPU each)', await timeSlurm(a, 1));
-  const n2 = report('slurm 2 nodes (2 shards, 1 CPU each)', await timeSlurm(a, 2));
+  const n1 = report('slurm 1 node (2 shards, 1 CPU each)', await timeSlurm(a, 1, runs));
+  const n2 = report('slurm 2 nodes (2 shards, 1 CPU each)', await timeSlurm(a, 2, runs));
   console.log(JSON.stringify({ speedup: 'slurm 2 nodes vs 1', value: +(n1 / n2).toFixed(2) }));
 }
 

@@ -33,6 +33,7 @@ import { countForwardMacs, Norm, resnet } from '../lib/src/models';
 import { SgdMomentum } from '../lib/src/train/optimizer';
 import { trainStep } from '../lib/src/train/loop';
 import { Rng } from '../lib/src/util/rng';
+import { median } from './median';
 
 interface Args {
   against: string | null;
@@ -72,11 +73,6 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((p, q) => p - q);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 /** Times one configuration in this process and returns its JSON record. */
 async function benchOne(norm: Norm, a: Args): Promise<Record<string, unknown>> {

@@ -26,7 +26,7 @@ import path from 'node:path';
 import { initBackend } from '../lib/src/backend';
 import { defaultStore } from '../lib/src/experiments/runs';
 import { activeProfile, PROFILES, ProfileName } from '../lib/src/experiments/profile';
-import { parseShard, readGrid, resolveGridFile, runShard, shardThreads, sizeThreadPools, Grid } from '../lib/src/grid';
+import { parseShard, readGrid, resolveGridFile, runShard, shardOf, shardThreads, sizeThreadPools, Grid } from '../lib/src/grid';
 import { RunStore, writeFileAtomic } from '../lib/src/store';
 import { estimateSweep } from './sweep/estimate';
 import { indexedJobManifest } from './sweep/kubernetes';
@@ -47,7 +47,7 @@ interface Args {
   threads?: number;
   json: boolean;
   dryRun: boolean;
-  nodes?: number;
+  /** --nodes: one count for --slurm, a list (8,16,64) for --estimate. */
   nodeCounts: number[];
   msPerStep?: number;
   shards?: number;
@@ -103,9 +103,7 @@ function parseArgs(argv: string[]): Args {
       case '--json': a.json = true; break;
       case '--dry-run': a.dryRun = true; break;
       case '--nodes': {
-        // one count for --slurm; a list (8,16,64) for --estimate
         a.nodeCounts = take().split(',').map((x) => positiveInt(flag, x));
-        a.nodes = a.nodeCounts[0];
         break;
       }
       case '--estimate': {
@@ -222,7 +220,7 @@ async function main(): Promise<number> {
     }
     case 'list': {
       const shards = a.shards ?? 1;
-      for (const r of grid.runs) console.log(`${String(r.index).padStart(3)}  shard ${r.index % shards}  ${store.key(r.runSpec)}  ${r.spec.label}`);
+      for (const r of grid.runs) console.log(`${String(r.index).padStart(3)}  shard ${shardOf(r, shards)}  ${store.key(r.runSpec)}  ${r.spec.label}`);
       return 0;
     }
     case 'shard': {
@@ -235,7 +233,7 @@ async function main(): Promise<number> {
     case 'local':
       return runLocalWorkers(a, gridArg, store, grid.runs.length);
     case 'slurm': {
-      const shards = Math.min(a.shards ?? a.nodes ?? grid.runs.length, grid.runs.length);
+      const shards = Math.min(a.shards ?? a.nodeCounts[0] ?? grid.runs.length, grid.runs.length);
       const options: SlurmOptions = { shards, cpus: a.cpus ?? 2, partition: a.partition, time: a.time, mem: a.mem, account: a.account, maxRunning: a.maxRunning, extra: a.sbatchExtra.map((x) => (x.startsWith('--') ? x : `--${x}`)) };
       fs.mkdirSync(path.join(dir, 'logs'), { recursive: true });
       writeSweepRecord(dir, grid, gridArg, store);

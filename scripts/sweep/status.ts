@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { GridRun } from '../../lib/src/grid';
+import { shardOf, type GridRun } from '../../lib/src/grid';
 import type { RunningMarker, RunStore } from '../../lib/src/store';
 import type { ArrayTaskState } from './slurm';
 
@@ -93,7 +93,7 @@ function markerAlive(m: RunningMarker, tasks: ArrayTaskState[]): boolean | 'unkn
 export function runStatuses(runs: GridRun[], store: RunStore, shards: number, tasks: ArrayTaskState[], submissions: Submission[] = []): RunStatus[] {
   const latest = latestTaskStates(submissions, tasks);
   return runs.map((run) => {
-    const shard = run.index % shards;
+    const shard = shardOf(run, shards);
     const base = { index: run.index, shard, key: store.key(run.runSpec), label: run.spec.label ?? '' };
     const rec = store.get(run.runSpec);
     if (rec) return { ...base, state: 'done', detail: `${rec.status}${rec.environment.scheduler?.system === 'slurm' && rec.environment.scheduler.node ? ` on ${rec.environment.scheduler.node}` : ` on ${rec.environment.hostname}`}, ${rec.seconds.toFixed(1)} s` };

@@ -9,6 +9,7 @@ import { record } from '../../lib/src/instrument';
 import { mlp, resnet } from '../../lib/src/models';
 import { toTensors } from '../../lib/src/data';
 import { Rng } from '../../lib/src/util/rng';
+import { sweepRowOf } from './helpers';
 
 before(async () => {
   await initBackend({ quiet: true });
@@ -16,15 +17,7 @@ before(async () => {
 
 const close = (a: number, b: number, tol: number, what = '') => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b} (tol ${tol})`);
 
-type Norm = rq1.Rq1Norm;
-/** A run's row: acc null = diverged. */
-const row = (norm: Norm, learningRate: number, acc: number | null, seed = 1): sweep.SweepRow =>
-  sweep.sweepRow(
-    { norm, learningRate, seed },
-    acc === null
-      ? { status: 'diverged', final: null, divergence: { step: 3, loss: Infinity, reason: 'x' } }
-      : { status: 'completed', final: { testAccuracy: acc, trainAccuracy: acc, testLoss: 1, trainLoss: 1 }, divergence: null },
-  );
+const row = sweepRowOf;
 
 /** A sweep shaped like the paper's Fig. 1 story. */
 function paperLike(): sweep.SweepRow[] {

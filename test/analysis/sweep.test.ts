@@ -2,17 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sweep } from '../../lib/src/analysis';
 import { lrSweepBase, PROFILES } from '../../lib/src/experiments';
-import type { Norm } from '../../lib/src/models';
 import { canonicalJson } from '../../lib/src/store';
+import { sweepRowOf } from './helpers';
 
-/** A run's row: acc null = diverged. */
-const row = (norm: Norm, learningRate: number, acc: number | null, seed = 1): sweep.SweepRow =>
-  sweep.sweepRow(
-    { norm, learningRate, seed },
-    acc === null
-      ? { status: 'diverged', final: null, divergence: { step: 3, loss: Infinity, reason: 'x' } }
-      : { status: 'completed', final: { testAccuracy: acc, trainAccuracy: acc, testLoss: 1, trainLoss: 1 }, divergence: null },
-  );
+const row = sweepRowOf;
 
 // Shaped like the paper: no BN diverges above 0.003 (and does not learn at 0.003), final-only above 0.03, BN nowhere.
 const paperLike: sweep.SweepRow[] = [

@@ -286,7 +286,7 @@ export function parseShard(text: string, env: NodeJS.ProcessEnv = process.env): 
 
 /** The runs of one shard: every count-th run from its index, so each shard gets a mix of the grid's settings. */
 export function shardRuns<T extends { index: number }>(runs: readonly T[], shard: Shard): T[] {
-  return runs.filter((r) => r.index % shard.count === shard.index);
+  return runs.filter((r) => shardOf(r, shard.count) === shard.index);
 }
 
 /** Which shard a run belongs to. */
