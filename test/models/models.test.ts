@@ -60,6 +60,32 @@ describe('resnet', () => {
     m.dispose();
   });
 
+  it('gives the same logits and gradients whether or not a tap listens (a tap turns the fused BN + ReLU into two ops)', () => {
+    for (const m of [
+      resnet({ depth: 8, norm: 'batch', inputShape: [9, 7, 2], numClasses: 4, seed: 5 }),
+      resnet({ depth: 8, norm: 'none', inputShape: [9, 7, 2], numClasses: 4, seed: 5 }),
+      plainCnn({ depth: 3, norm: 'batch', inputShape: [6, 6, 2], numClasses: 3, seed: 5 }),
+    ]) {
+      const [h, w, c] = m.options.inputShape;
+      const x = tf.randomNormal([3, h, w, c], 0, 1, 'float32', 9);
+      const vars = [...m.trainable.values()];
+      const run = (tap?: () => void) =>
+        tf.variableGrads(() => tf.sum(tf.square(m.apply(x, { training: true, updateMovingStats: false, tap }))) as tf.Scalar, vars);
+      const plain = run();
+      const tapped = run(() => undefined);
+      assert.ok(Math.abs(plain.value.dataSync()[0] - tapped.value.dataSync()[0]) <= 1e-4 * Math.abs(plain.value.dataSync()[0]), `${m.name}: loss`);
+      for (const v of vars) {
+        const a = plain.grads[v.name].dataSync();
+        const b = tapped.grads[v.name].dataSync();
+        const scale = Math.max(1, ...Array.from(b, Math.abs));
+        const worst = Math.max(...Array.from(a, (ai, i) => Math.abs(ai - b[i])));
+        assert.ok(worst <= 1e-4 * scale, `${m.name}: gradient of ${v.name} differs by ${worst}`);
+      }
+      tf.dispose([x, plain.value, tapped.value, ...Object.values(plain.grads), ...Object.values(tapped.grads)]);
+      m.dispose();
+    }
+  });
+
   it('is seeded: the same seed gives the same weights, another seed other weights', () => {
     const w = (seed: number) => {
       const m = resnet({ depth: 8, norm: 'batch', inputShape: [8, 8, 1], numClasses: 2, seed });

@@ -226,6 +226,80 @@ describe('biasAdd', () => {
   }
 });
 
+describe('conv2d with a bias', () => {
+  for (const [xShape, k, cout, stride] of [
+    [[3, 7, 5, 4], 3, 6, 1],
+    [[2, 7, 5, 4], 3, 5, 2],
+    [[2, 8, 6, 3], 3, 4, 2],
+    [[3, 5, 5, 2], 1, 3, 1],
+  ] as [number[], number, number, number][]) {
+    it(`matches conv2d then x + b on [${xShape}], ${k}×${k}×${cout}, stride ${stride}: output and gradients w.r.t. x, kernel and bias`, () => {
+      const x = normal(xShape);
+      const w = normal([k, k, xShape[3], cout], 0, 0.5);
+      const b = normal([cout]);
+      compare(
+        `conv2d [${xShape}] stride ${stride}`,
+        (xs, ws, bs) => ops.conv2d(xs as tf.Tensor4D, ws as tf.Tensor4D, bs as tf.Tensor1D, stride),
+        (xs, ws, bs) => tf.add(tf.conv2d(xs as tf.Tensor4D, ws as tf.Tensor4D, stride, 'same'), bs),
+        [x, w, b],
+      );
+      tf.dispose([x, w, b]);
+    });
+  }
+
+  it('without a bias is tf.conv2d', () => {
+    const x = normal([2, 5, 5, 3]);
+    const w = normal([3, 3, 3, 4]);
+    tf.tidy(() => assertClose(ops.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, null, 2), tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same'), TOL, 'no bias'));
+    tf.dispose([x, w]);
+  });
+});
+
+describe('batchNormRelu, training mode', () => {
+  for (const shape of [
+    [3, 5, 4, 7],
+    [2, 3, 1, 5],
+  ]) {
+    it(`matches relu(batchNorm) on [${shape}]: output and gradients w.r.t. x, γ, β`, () => {
+      const c = shape[shape.length - 1];
+      const p = bnParams(c);
+      const q = copyParams(p);
+      // β shifted so that about half the units are cut by the ReLU.
+      const x = normal(shape, 0.3, 2);
+      const fast = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        ops.batchNormRelu(xs, { ...p, gamma: g as tf.Variable, beta: b as tf.Variable }, { training: true, updateMovingStats: false });
+      const plain = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        tf.relu(ops.plainBatchNorm(xs, { ...q, gamma: g as tf.Variable, beta: b as tf.Variable }, { training: true, updateMovingStats: false }));
+      compare(`batchNormRelu [${shape}]`, fast, plain, [x, p.gamma, p.beta]);
+      const cut = tf.tidy(() => tf.mean(tf.cast(tf.equal(fast(x, p.gamma, p.beta), 0), 'float32')).dataSync()[0]);
+      assert.ok(cut > 0.2 && cut < 0.8, `the ReLU cuts part of the units (${cut})`);
+      x.dispose();
+      disposeParams(p, q);
+    });
+  }
+
+  it('keeps the same running statistics as the plain version over 3 steps', () => {
+    const p = bnParams(7);
+    const q = copyParams(p);
+    for (let step = 0; step < 3; step++) {
+      const x = normal([3, 5, 4, 7], step - 1, 1 + step);
+      tf.dispose([ops.batchNormRelu(x, p, { training: true, momentum: 0.2 }), ops.plainBatchNorm(x, q, { training: true, momentum: 0.2 })]);
+      x.dispose();
+    }
+    assertClose(p.movingMean, q.movingMean, 1e-5, 'moving mean');
+    assertClose(p.movingVariance, q.movingVariance, 1e-5, 'moving variance');
+    disposeParams(p, q);
+  });
+
+  it('in inference mode is relu of the moving-statistics batch norm', () => {
+    const p = bnParams(5);
+    const x = normal([2, 3, 3, 5]);
+    tf.tidy(() => assertClose(ops.batchNormRelu(x, p, { training: false }), tf.relu(ops.plainBatchNorm(x, p, { training: false })), TOL, 'inference'));
+    x.dispose();
+    disposeParams(p);
+  });
+});
+
 describe('globalAvgPool', () => {
   for (const shape of [
     [3, 5, 4, 7],
@@ -246,9 +320,11 @@ describe('tensor hygiene', () => {
     const x = normal([3, 4, 2, 5]);
     const bias = normal([5]);
     const w = normal([3, 5]);
+    const k = normal([3, 3, 5, 5]);
     const net = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
       const pp = { ...p, gamma: g as tf.Variable, beta: b as tf.Variable };
-      const h = ops.relu(ops.biasAdd(ops.batchNorm(xs, pp, { training: true }), c));
+      const h0 = ops.relu(ops.biasAdd(ops.batchNorm(xs, pp, { training: true }), c));
+      const h = ops.batchNormRelu(ops.conv2d(h0 as tf.Tensor4D, k as tf.Tensor4D, c as tf.Tensor1D, 1), pp, { training: true });
       const z = ops.batchNorm(tf.reshape(ops.globalAvgPool(h as tf.Tensor4D), [3, 5]), pp, { training: true, updateMovingStats: false });
       return tf.sum(tf.mul(z, w));
     };
@@ -269,7 +345,7 @@ describe('tensor hygiene', () => {
       once();
       assert.deepEqual(liveTensors(), start, `after pass ${i + 1}`);
     }
-    tf.dispose([x, bias, w]);
+    tf.dispose([x, bias, w, k]);
     disposeParams(p);
   });
 });

@@ -120,27 +120,53 @@ export function conv2d(store: ParameterStore, name: string, o: { inChannels: num
   const stride = o.stride ?? 1;
   store.point(name, 'conv');
   return (x, ctx) => {
-    let y: tf.Tensor = tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, stride, 'same');
-    if (bias) y = ops.biasAdd(y, bias);
-    return tap(ctx, name, y);
+    return tap(ctx, name, ops.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, bias as tf.Tensor1D | null, stride));
   };
 }
 
-export function batchNorm(store: ParameterStore, name: string, channels: number, o: { momentum: number; epsilon: number }): Layer {
-  const p: ops.BatchNormParams = {
+interface BatchNormLayerOptions {
+  momentum: number;
+  epsilon: number;
+}
+
+function batchNormParams(store: ParameterStore, name: string, channels: number): ops.BatchNormParams {
+  return {
     gamma: store.constant(`${name}/gamma`, [channels], 1, true),
     beta: store.constant(`${name}/beta`, [channels], 0, true),
     movingMean: store.constant(`${name}/moving_mean`, [channels], 0, false),
     movingVariance: store.constant(`${name}/moving_variance`, [channels], 1, false),
   };
+}
+
+function batchNormOptions(ctx: ForwardContext, o: BatchNormLayerOptions): ops.BatchNormOptions {
+  return { training: ctx.training, updateMovingStats: ctx.updateMovingStats, momentum: o.momentum, epsilon: o.epsilon };
+}
+
+export function batchNorm(store: ParameterStore, name: string, channels: number, o: BatchNormLayerOptions): Layer {
+  const p = batchNormParams(store, name, channels);
   store.point(name, 'bn');
-  return (x, ctx) =>
-    tap(ctx, name, ops.batchNorm(x, p, { training: ctx.training, updateMovingStats: ctx.updateMovingStats, momentum: o.momentum, epsilon: o.epsilon }));
+  return (x, ctx) => tap(ctx, name, ops.batchNorm(x, p, batchNormOptions(ctx, o)));
 }
 
 export function relu(store: ParameterStore, name: string): Layer {
   store.point(name, 'relu');
   return (x, ctx) => tap(ctx, name, ops.relu(x));
+}
+
+/**
+ * BN then ReLU, with both named points. With no tap listening the two run
+ * as one fused op (ops.batchNormRelu); a tap needs BN's output, so with one
+ * they run in turn. The numbers are the same either way.
+ */
+export function batchNormRelu(store: ParameterStore, names: { bn: string; relu: string }, channels: number, o: BatchNormLayerOptions): Layer {
+  const p = batchNormParams(store, names.bn, channels);
+  store.point(names.bn, 'bn');
+  store.point(names.relu, 'relu');
+  return (x, ctx) => {
+    if (!ctx.tap) return ops.batchNormRelu(x, p, batchNormOptions(ctx, o));
+    const y = tap(ctx, names.bn, ops.batchNorm(x, p, batchNormOptions(ctx, o)));
+    return tap(ctx, names.relu, ops.relu(y));
+  };
 }
 
 export function dense(store: ParameterStore, name: string, o: { inFeatures: number; outFeatures: number; kind?: 'dense' | 'logits' }): Layer {

@@ -26,8 +26,7 @@ export function plainCnn(options: Omit<PlainCnnOptions, 'family'> & { family?: '
     if (down) width *= 2;
     const name = `layer${i + 1}`;
     layers.push(L.conv2d(store, `${name}/conv`, { inChannels: channels, outChannels: width, kernel: 3, stride: down ? 2 : 1, bias: !inner }));
-    if (inner) layers.push(L.batchNorm(store, `${name}/bn`, width, bnOpts));
-    layers.push(L.relu(store, `${name}/relu`));
+    layers.push(inner ? L.batchNormRelu(store, { bn: `${name}/bn`, relu: `${name}/relu` }, width, bnOpts) : L.relu(store, `${name}/relu`));
     channels = width;
   }
   if (o.norm === 'final-only') layers.push(L.batchNorm(store, 'final/bn', channels, bnOpts));

@@ -41,14 +41,20 @@ export function resnet(options: Omit<ResNetOptions, 'family'> & { family?: 'resn
   const bnOpts = { momentum: o.bnMomentum ?? 0.1, epsilon: o.bnEpsilon ?? 1e-5 };
   const store = newStore(o);
 
-  /** conv → [BN] → ReLU, with ReLU optional (the block's second conv adds the shortcut first). */
-  const convUnit = (name: string, inC: number, outC: number, stride: number): L.Layer[] => {
+  /**
+   * conv → [BN] → ReLU, named conv<i>, bn<i>, relu<i>; without `reluName`
+   * conv → [BN] (the block's second conv adds the shortcut before its ReLU).
+   */
+  const convUnit = (name: string, inC: number, outC: number, stride: number, reluName?: string): L.Layer[] => {
     const layers = [L.conv2d(store, name, { inChannels: inC, outChannels: outC, kernel: 3, stride, bias: !inner })];
-    if (inner) layers.push(L.batchNorm(store, name.replace(/conv(\d*)$/, 'bn$1'), outC, bnOpts));
+    const bnName = name.replace(/conv(\d*)$/, 'bn$1');
+    if (inner && reluName) layers.push(L.batchNormRelu(store, { bn: bnName, relu: reluName }, outC, bnOpts));
+    else if (inner) layers.push(L.batchNorm(store, bnName, outC, bnOpts));
+    if (!inner && reluName) layers.push(L.relu(store, reluName));
     return layers;
   };
 
-  const stem = L.sequence(...convUnit('stem/conv', o.inputShape[2], width, 1), L.relu(store, 'stem/relu'));
+  const stem = L.sequence(...convUnit('stem/conv', o.inputShape[2], width, 1, 'stem/relu'));
   const blocks: L.Layer[] = [];
   let channels = width;
   for (let s = 0; s < 3; s++) {
@@ -57,7 +63,7 @@ export function resnet(options: Omit<ResNetOptions, 'family'> & { family?: 'resn
       const stride = s > 0 && b === 0 ? 2 : 1;
       const name = `stage${s + 1}/block${b}`;
       const inC = channels;
-      const branch = L.sequence(...convUnit(`${name}/conv1`, inC, outC, stride), L.relu(store, `${name}/relu1`), ...convUnit(`${name}/conv2`, outC, outC, 1));
+      const branch = L.sequence(...convUnit(`${name}/conv1`, inC, outC, stride, `${name}/relu1`), ...convUnit(`${name}/conv2`, outC, outC, 1));
       store.point(name, 'block');
       blocks.push((x, ctx) => {
         const y = branch(x, ctx);

@@ -5,7 +5,7 @@
  * JavaScript-side gradients for them dominate the training step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedBatchNormTrain, isNativeBackend, nativeBiasAdd, nativeGlobalAvgPool, nativeRelu } from './native';
+import { fusedBatchNormReluTrain, fusedBatchNormTrain, isNativeBackend, NativeBatchNormArgs, nativeBiasAdd, nativeConv2dBias, nativeGlobalAvgPool, nativeRelu } from './native';
 
 export interface BatchNormParams {
   gamma: tf.Variable;
@@ -34,6 +34,24 @@ export function setFastOps(enabled: boolean): void {
   fastOpsEnabled = enabled;
 }
 
+/** The fused pairs of ops on the native fast path (both on by default). */
+export interface Fusions {
+  /** conv2d + bias as one oneDNN convolution (the models' convs without BN). */
+  convBias: boolean;
+  /** batchNorm + ReLU as one oneDNN batch normalisation. */
+  batchNormRelu: boolean;
+}
+
+const fusions: Fusions = { convBias: true, batchNormRelu: true };
+
+/**
+ * Turns fused pairs on or off, e.g. to time a step with and without them
+ * (bench/fusion-ab.ts). Off, the pair runs as its two fast-path ops.
+ */
+export function setFusions(f: Partial<Fusions>): void {
+  Object.assign(fusions, f);
+}
+
 /** Whether the ops currently take the native fast paths. */
 export function fastOpsActive(): boolean {
   return fastOpsEnabled && isNativeBackend();
@@ -48,17 +66,32 @@ export function batchNorm(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOptio
   // Inference uses tf.batchNorm on every backend: on tfjs-node its forward is
   // already FusedBatchNorm (is_training=false), one native call.
   if (opts.training && x.rank >= 2 && fastFor(x, p.gamma, p.beta)) {
-    return fusedBatchNormTrain(x, {
-      gamma: p.gamma,
-      beta: p.beta,
-      movingMean: p.movingMean,
-      movingVariance: p.movingVariance,
-      epsilon: opts.epsilon ?? 1e-5,
-      momentum: opts.momentum ?? 0.1,
-      updateMovingStats: opts.updateMovingStats ?? true,
-    });
+    return fusedBatchNormTrain(x, nativeArgs(p, opts));
   }
   return plainBatchNorm(x, p, opts);
+}
+
+function nativeArgs(p: BatchNormParams, opts: BatchNormOptions): NativeBatchNormArgs {
+  return {
+    gamma: p.gamma,
+    beta: p.beta,
+    movingMean: p.movingMean,
+    movingVariance: p.movingVariance,
+    epsilon: opts.epsilon ?? 1e-5,
+    momentum: opts.momentum ?? 0.1,
+    updateMovingStats: opts.updateMovingStats ?? true,
+  };
+}
+
+/**
+ * relu(batchNorm(x)). On the native backend in training mode this is one
+ * oneDNN kernel with the ReLU fused; elsewhere the two ops in turn.
+ */
+export function batchNormRelu(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): tf.Tensor {
+  if (fusions.batchNormRelu && opts.training && x.rank === 4 && fastFor(x, p.gamma, p.beta)) {
+    return fusedBatchNormReluTrain(x as tf.Tensor4D, nativeArgs(p, opts));
+  }
+  return tf.tidy(() => relu(batchNorm(x, p, opts)));
 }
 
 /** The plain-tfjs batchNorm, on any backend (the reference for the fast path). */
@@ -111,4 +144,15 @@ export function globalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
 
 export function plainGlobalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
   return tf.mean(x, [1, 2]);
+}
+
+/** A 3×3 (or k×k) convolution with 'same' padding and an optional bias, channels-last. */
+export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | null, stride: number): tf.Tensor4D {
+  if (bias && fusions.convBias && fastFor(x, kernel, bias)) return nativeConv2dBias(x, kernel, bias, stride);
+  return plainConv2d(x, kernel, bias, stride);
+}
+
+export function plainConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | null, stride: number): tf.Tensor4D {
+  const y = tf.conv2d(x, kernel, stride, 'same');
+  return bias ? (biasAdd(y, bias) as tf.Tensor4D) : y;
 }

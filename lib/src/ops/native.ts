@@ -55,6 +55,7 @@ export const attr = {
   bool: (b: TfBinding, name: string, value: boolean): OpAttr => ({ name, type: b.TF_ATTR_BOOL, value }),
   str: (b: TfBinding, name: string, value: string): OpAttr => ({ name, type: b.TF_ATTR_STRING, value }),
   ints: (b: TfBinding, name: string, value: number[]): OpAttr => ({ name, type: b.TF_ATTR_INT, value }),
+  int: (b: TfBinding, name: string, value: number): OpAttr => ({ name, type: b.TF_ATTR_INT, value }),
   shape: (b: TfBinding, name: string, value: number[]): OpAttr => ({ name, type: b.TF_ATTR_SHAPE, value }),
 };
 
@@ -95,14 +96,18 @@ export function fusedBatchNormTrain(x: tf.Tensor, a: NativeBatchNormArgs): tf.Te
   });
 }
 
-function fusedBatchNorm4D(x: tf.Tensor4D, a: NativeBatchNormArgs): tf.Tensor4D {
+function fusedBatchNorm4D(x: tf.Tensor4D, a: NativeBatchNormArgs, withRelu = false): tf.Tensor4D {
   const be = nativeBackend();
   const b = be.binding;
   const common = [attr.type(b, 'T'), attr.type(b, 'U'), attr.float(b, 'epsilon', a.epsilon), attr.str(b, 'data_format', 'NHWC'), attr.bool(b, 'is_training', true)];
   const fwdAttrs = [...common, attr.float(b, 'exponential_avg_factor', a.updateMovingStats ? a.momentum : 1)];
+  if (withRelu) {
+    fwdAttrs.push(attr.str(b, 'activation_mode', 'Relu'), attr.int(b, 'num_side_inputs', 0), attr.str(b, '_kernel', 'MklNameChangeOp'));
+  }
+  const T = [attr.type(b, 'T')];
   const f = tf.customGrad((xs, gamma, beta, save) => {
     const [y, runMean, runVar, rs1, rs2, rs3] = be.executeMultipleOutputs(
-      'FusedBatchNormV3',
+      withRelu ? '_MklNativeFusedBatchNormEx' : 'FusedBatchNormV3',
       fwdAttrs,
       [xs as tf.Tensor, gamma as tf.Tensor, beta as tf.Tensor, a.movingMean, a.movingVariance],
       6,
@@ -115,12 +120,16 @@ function fusedBatchNorm4D(x: tf.Tensor4D, a: NativeBatchNormArgs): tf.Tensor4D {
     // (reserve_space_3 is empty); the gradient kernel wants them back. The
     // engine clones and keeps these only while a tape records, and disposes
     // them after backprop; everything else here dies with customGrad's tidy.
-    (save as tf.GradSaveFunc)([xs as tf.Tensor, gamma as tf.Tensor, rs1, rs2, rs3]);
+    // With the ReLU fused, its gradient needs the output too.
+    (save as tf.GradSaveFunc)([xs as tf.Tensor, gamma as tf.Tensor, rs1, rs2, rs3, ...(withRelu ? [y] : [])]);
     return {
       value: y as tf.Tensor4D,
       gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-        const [dx, dGamma, dBeta, rs4, rs5] = be.executeMultipleOutputs('FusedBatchNormGradV3', common, [dy, ...saved], 5);
-        tf.dispose([rs4, rs5]);
+        const [xv, gammaV, s1, s2, s3, yv] = saved;
+        // y > 0 exactly where BN's output is, so ReluGrad(dy, y) is the ReLU's gradient.
+        const dz = withRelu ? be.executeSingleOutput('ReluGrad', T, [dy, yv]) : dy;
+        const [dx, dGamma, dBeta, rs4, rs5] = be.executeMultipleOutputs('FusedBatchNormGradV3', common, [dz, xv, gammaV, s1, s2, s3], 5);
+        tf.dispose(withRelu ? [dz, rs4, rs5] : [rs4, rs5]);
         return [dx, dGamma, dBeta];
       },
     };
@@ -196,4 +205,65 @@ export function nativeGlobalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
     };
   });
   return f(x);
+}
+
+// ---------------------------------------------------------------- conv + bias
+
+/**
+ * conv2d(x, w) + b in one oneDNN convolution with a bias, forward; TF's
+ * Conv2DBackpropInput, Conv2DBackpropFilter and BiasAddGrad backward.
+ *
+ * TF's eager runtime rewrites Conv2D to oneDNN but never fuses the BiasAdd
+ * after it, and TF's BiasAdd is a separate full pass over the output.
+ * `_MklNativeConv2DWithBias` is the oneDNN kernel TF's own graph rewrite
+ * uses for Conv2D + BiasAdd; its kernel is registered under the
+ * "MklNameChangeOp" label, which the `_kernel` attribute selects.
+ * Padding is TF's 'SAME' (for stride 2 on even sizes: 0 before, 1 after),
+ * as tf.conv2d's 'same' on this backend.
+ */
+export function nativeConv2dBias(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1D, stride: number): tf.Tensor4D {
+  const be = nativeBackend();
+  const b = be.binding;
+  const conv = [
+    attr.type(b, 'T'),
+    attr.ints(b, 'strides', [1, stride, stride, 1]),
+    attr.str(b, 'padding', 'SAME'),
+    attr.str(b, 'data_format', 'NHWC'),
+    attr.ints(b, 'dilations', [1, 1, 1, 1]),
+  ];
+  const fused = [...conv, attr.str(b, '_kernel', 'MklNameChangeOp')];
+  const biasAttrs = [attr.type(b, 'T'), attr.str(b, 'data_format', 'NHWC')];
+  const f = tf.customGrad((xs, ws, bs, save) => {
+    (save as tf.GradSaveFunc)([xs as tf.Tensor, ws as tf.Tensor]);
+    return {
+      value: be.executeSingleOutput('_MklNativeConv2DWithBias', fused, [xs as tf.Tensor, ws as tf.Tensor, bs as tf.Tensor]) as tf.Tensor4D,
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
+        const [xv, wv] = saved;
+        const inputSizes = tf.tensor1d(xv.shape, 'int32');
+        const filterSizes = tf.tensor1d(wv.shape, 'int32');
+        const dx = be.executeSingleOutput('Conv2DBackpropInput', conv, [inputSizes, wv, dy]);
+        const dw = be.executeSingleOutput('Conv2DBackpropFilter', conv, [xv, filterSizes, dy]);
+        const db = be.executeSingleOutput('BiasAddGrad', biasAttrs, [dy]);
+        tf.dispose([inputSizes, filterSizes]);
+        return [dx, dw, db];
+      },
+    };
+  });
+  return f(x, w, bias) as tf.Tensor4D;
+}
+
+// ---------------------------------------------------------------- batch norm + relu
+
+/**
+ * relu(batchNorm(x)) in training mode: one oneDNN batch normalisation with
+ * the ReLU fused (`_MklNativeFusedBatchNormEx`, activation_mode Relu, the
+ * kernel TF's graph remapper uses), instead of FusedBatchNormV3 then Relu,
+ * which makes one more full pass over the activations. Backward:
+ * ReluGrad(dy, y), then FusedBatchNormGradV3 with the forward's batch
+ * statistics, as fusedBatchNormTrain (the oneDNN forward leaves them in the
+ * same reserve outputs; the tests check the gradients against the plain
+ * formula).
+ */
+export function fusedBatchNormReluTrain(x: tf.Tensor4D, a: NativeBatchNormArgs): tf.Tensor4D {
+  return fusedBatchNorm4D(x, a, true);
 }
