@@ -6,6 +6,7 @@
  *   npm run bench                       bnlab on the active backend
  *   npm run bench -- --against torch    also PyTorch CPU (2 threads), default
  *                                       and best configurations, and the ratios
+ *                                       (--rounds N, default 3: see below)
  *   npm run bench -- --profile          where one step's time goes, per kernel
  *   options: --steps N (timed, default 30) --warmup N (default 5)
  *            --batch N (default 128) --norms batch,none
@@ -15,6 +16,13 @@
  * Each model runs in a fresh process (this script re-runs itself with
  * --one), for bnlab and PyTorch alike: a model that runs after another in
  * the same process inherits a grown heap and looks faster.
+ *
+ * Against PyTorch, bnlab and PyTorch best alternate, process by process, for
+ * --rounds rounds (bnlab, torch, bnlab, torch, … per norm), and the ratio
+ * compares the medians over rounds. Run one after the other, a drift of the
+ * shared machine's speed between the two halves (10–20% between sittings
+ * here) would land in the ratio; alternating spreads it over both.
+ * PyTorch default, a reference point only, runs once per norm.
  *
  * FLOPs: ResNet-20 forward is 40.55 M multiply-adds per image (counted from
  * the conv and dense layers the model runs, see countForwardMacs; the 40.8 M
@@ -44,10 +52,11 @@ interface Args {
   profile: boolean;
   one: Norm | null;
   depth: number;
+  rounds: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { against: null, steps: 30, warmup: 5, batch: 128, norms: ['batch', 'none'], profile: false, one: null, depth: 20 };
+  const a: Args = { against: null, steps: 30, warmup: 5, batch: 128, norms: ['batch', 'none'], profile: false, one: null, depth: 20, rounds: 3 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {
@@ -63,6 +72,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--profile') a.profile = true;
     else if (k === '--one') a.one = v() as Norm;
     else if (k === '--depth') a.depth = Number(v());
+    else if (k === '--rounds') a.rounds = Number(v());
     else throw new Error(`unknown option ${k}; see the header of bench/train-throughput.ts`);
   }
   for (const n of [a.steps, a.warmup, a.batch]) if (!Number.isInteger(n) || n < 0) throw new Error(`--steps, --warmup and --batch take whole numbers, got ${n}`);
@@ -70,6 +80,7 @@ function parseArgs(argv: string[]): Args {
   if (a.against !== null && a.against !== 'torch') throw new Error(`--against takes 'torch', got ${a.against}`);
   if (!Number.isInteger(a.depth) || a.depth < 8 || (a.depth - 2) % 6 !== 0) throw new Error(`--depth must be 6n + 2 (20, 56, 110, …), got ${a.depth}`);
   if (a.against !== null && a.depth !== 20) throw new Error('--against torch compares ResNet-20 only');
+  if (!Number.isInteger(a.rounds) || a.rounds < 1) throw new Error(`--rounds takes a whole number ≥ 1, got ${a.rounds}`);
   return a;
 }
 
@@ -155,31 +166,40 @@ async function main() {
     process.stdout.write(JSON.stringify(await benchOne(a.one, a)) + '\n');
     return;
   }
-  const childArgv = argv.filter((x, i) => !(x === '--against' || argv[i - 1] === '--against'));
+  const childArgv = argv.filter((x, i) => !['--against', '--rounds'].includes(x) && !['--against', '--rounds'].includes(argv[i - 1]));
   console.error(`[bench] ResNet-${a.depth}, batch ${a.batch}, ${a.warmup} warm-up + ${a.steps} timed steps per model, each in a fresh process; ${os.cpus().length} cores`);
-  const ours = new Map<Norm, Record<string, unknown>>();
-  for (const norm of a.norms) {
-    const rec = runChild(norm, childArgv);
-    ours.set(norm, rec);
-    console.log(JSON.stringify(rec));
+  if (a.against !== 'torch') {
+    for (const norm of a.norms) console.log(JSON.stringify(runChild(norm, childArgv)));
+    return;
   }
-  if (a.against === 'torch') {
-    const torch = await import('./torch');
-    await torch.ensureTorch(path.resolve(__dirname, '..'));
+  const torch = await import('./torch');
+  await torch.ensureTorch(path.resolve(__dirname, '..'));
+  const [defaultConfig, bestConfig] = ['default', 'best'].map((n) => torch.TORCH_CONFIGS.find((c) => c.name === n)!);
+  const torchRun = (norm: Norm, config: typeof bestConfig) =>
+    torch.runTorchBench({ norm, config, steps: a.steps, warmup: a.warmup, batch: a.batch, threads: 2 });
+  const ours = new Map<Norm, Record<string, unknown>[]>(a.norms.map((n) => [n, []]));
+  const best = new Map<Norm, Record<string, unknown>[]>(a.norms.map((n) => [n, []]));
+  for (let round = 1; round <= a.rounds; round++) {
+    console.error(`[bench] round ${round} of ${a.rounds}: bnlab and PyTorch best, alternating`);
     for (const norm of a.norms) {
-      for (const config of torch.TORCH_CONFIGS) {
-        const rec = await torch.runTorchBench({ norm, config, steps: a.steps, warmup: a.warmup, batch: a.batch, threads: 2 });
-        console.log(JSON.stringify(rec));
-        const mine = ours.get(norm)!;
-        console.log(JSON.stringify({
-          compare: `bnlab/${rec.framework}-${config.name}`,
-          norm,
-          ratio: +((mine.imagesPerSec as number) / (rec.imagesPerSec as number)).toFixed(3),
-          bnlabMsPerStep: mine.msPerStep,
-          torchMsPerStep: rec.msPerStep,
-        }));
-      }
+      const mine = { ...runChild(norm, childArgv), round };
+      ours.get(norm)!.push(mine);
+      console.log(JSON.stringify(mine));
+      const theirs = { ...(await torchRun(norm, bestConfig)), round };
+      best.get(norm)!.push(theirs);
+      console.log(JSON.stringify(theirs));
     }
+  }
+  const ms = (rs: Record<string, unknown>[]) => median(rs.map((r) => r.msPerStep as number));
+  for (const norm of a.norms) {
+    const mine = ms(ours.get(norm)!);
+    const theirs = ms(best.get(norm)!);
+    const dflt = await torchRun(norm, defaultConfig);
+    console.log(JSON.stringify(dflt));
+    const perRound = ours.get(norm)!.map((r, i) => +((best.get(norm)![i].msPerStep as number) / (r.msPerStep as number)).toFixed(3));
+    // Throughput ratios: bnlab images/s over PyTorch's, i.e. PyTorch's ms over bnlab's.
+    console.log(JSON.stringify({ compare: 'bnlab/torch-best', norm, ratio: +(theirs / mine).toFixed(3), rounds: a.rounds, bnlabMsPerStep: +mine.toFixed(1), torchMsPerStep: +theirs.toFixed(1), perRound }));
+    console.log(JSON.stringify({ compare: 'bnlab/torch-default', norm, ratio: +((dflt.msPerStep as number) / mine).toFixed(3), bnlabMsPerStep: +mine.toFixed(1), torchMsPerStep: +(dflt.msPerStep as number).toFixed(1) }));
   }
 }
 
