@@ -1,7 +1,8 @@
 /**
- * `npm run bench:fusions`: what each fused pair of ops (ops.setFusions) buys
- * in a ResNet-20 training step (batch 128, as `npm run bench`), on the
- * native backend.
+ * `npm run bench:fusions`: what each of the native fast path's step-level
+ * measures buys in a ResNet-20 training step (batch 128, as `npm run
+ * bench`): the fused pairs of ops (ops.setFusions) and asynchronous
+ * execution (setAsyncOps).
  *
  *   npm run bench:fusions [-- --steps 40 --warmup 6]
  *
@@ -9,13 +10,14 @@
  * machine's speed drifts between sittings, so two separate runs cannot show
  * them. Instead one process alternates: step k with the pair fused, step k+1
  * without, and so on. Each line gives both medians and the median of the
- * paired ratios (unfused step over its fused neighbour): above 1 means the
- * fusion helps.
+ * paired ratios (step without the measure over its neighbour with it):
+ * above 1 means the measure helps.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/src/backend';
 import { Norm, resnet } from '../lib/src/models';
-import { Fusions, setFusions } from '../lib/src/ops';
+import { setFusions } from '../lib/src/ops';
+import { asyncOpsAvailable, setAsyncOps } from '../lib/src/ops/native';
 import { SgdMomentum } from '../lib/src/train/optimizer';
 import { trainStep } from '../lib/src/train/loop';
 import { Rng } from '../lib/src/util/rng';
@@ -28,18 +30,21 @@ function arg(name: string, fallback: number): number {
   return v;
 }
 
-/** Which fusion each norm's ResNet uses: conv + bias without BN, BN + ReLU with it. */
-const CASES: { norm: Norm; fusion: keyof Fusions }[] = [
-  { norm: 'none', fusion: 'convBias' },
-  { norm: 'batch', fusion: 'batchNormRelu' },
+/** Each measure, on the ResNet it applies to: conv + bias without BN, BN + ReLU with it. */
+const CASES: { norm: Norm; measure: string; set: (on: boolean) => void }[] = [
+  { norm: 'none', measure: 'fused conv + bias', set: (on) => setFusions({ convBias: on }) },
+  { norm: 'batch', measure: 'fused BN + ReLU', set: (on) => setFusions({ batchNormRelu: on }) },
+  { norm: 'none', measure: 'async execution', set: setAsyncOps },
+  { norm: 'batch', measure: 'async execution', set: setAsyncOps },
 ];
 
 async function main() {
   const steps = arg('steps', 40);
   const warmup = arg('warmup', 6);
   const backend = await initBackend({ quiet: true });
-  if (backend.name !== 'tensorflow') throw new Error(`the fusions exist on the native backend only, not ${backend.name}`);
-  for (const { norm, fusion } of CASES) {
+  if (backend.name !== 'tensorflow') throw new Error(`these measures exist on the native backend only, not ${backend.name}`);
+  if (!asyncOpsAvailable()) throw new Error('async execution needs the patched tfjs-node binding: run `npm run setup`');
+  for (const { norm, measure, set } of CASES) {
     const model = resnet({ depth: 20, norm, inputShape: [32, 32, 3], numClasses: 10, seed: 1 });
     const optimizer = new SgdMomentum(model.trainable, { learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4 });
     const rng = new Rng(7);
@@ -50,21 +55,21 @@ async function main() {
     const unfused: number[] = [];
     for (let i = 0; i < warmup + 2 * steps; i++) {
       const on = i % 2 === 0;
-      setFusions({ [fusion]: on });
+      set(on);
       const t0 = performance.now();
       const { loss, accuracy } = trainStep(model, optimizer, x, y, 0.1);
       loss.dataSync();
       tf.dispose([loss, accuracy]);
       if (i >= warmup) (on ? fused : unfused).push(performance.now() - t0);
     }
-    setFusions({ [fusion]: true });
+    set(true);
     const pairs = Math.min(fused.length, unfused.length);
     const paired = Array.from({ length: pairs }, (_, k) => unfused[k] / fused[k]);
     console.log(JSON.stringify({
-      model: 'resnet20', norm, fusion, batch: 128, steps,
-      fusedMsPerStep: +median(fused).toFixed(1),
-      unfusedMsPerStep: +median(unfused).toFixed(1),
-      unfusedOverFused: +median(paired).toFixed(3),
+      model: 'resnet20', norm, measure, batch: 128, steps,
+      msPerStepWith: +median(fused).toFixed(1),
+      msPerStepWithout: +median(unfused).toFixed(1),
+      withoutOverWith: +median(paired).toFixed(3),
     }));
     tf.dispose([x, labels, y]);
     optimizer.dispose();

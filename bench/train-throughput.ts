@@ -8,6 +8,7 @@
  *                                       and best configurations, and the ratios
  *                                       (--rounds N, default 3: see below)
  *   npm run bench -- --profile          where one step's time goes, per kernel
+ *                                       (that step runs synchronously)
  *   options: --steps N (timed, default 30) --warmup N (default 5)
  *            --batch N (default 128) --norms batch,none
  *            --depth N (a CIFAR ResNet of depth 6n+2, default 20; the paper's
@@ -38,6 +39,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/src/backend';
 import { countForwardMacs, Norm, resnet } from '../lib/src/models';
+import { setAsyncOps } from '../lib/src/ops/native';
 import { SgdMomentum } from '../lib/src/train/optimizer';
 import { trainStep } from '../lib/src/train/loop';
 import { Rng } from '../lib/src/util/rng';
@@ -109,9 +111,13 @@ async function benchOne(norm: Norm, a: Args): Promise<Record<string, unknown>> {
   for (let i = 0; i < a.warmup; i++) step();
   let profile: { kernel: string; ms: number; calls: number }[] | undefined;
   if (a.profile) {
+    // Profiled synchronously: queued, a kernel's time would be the time to
+    // queue it.
+    setAsyncOps(false);
     const info = await tf.profile(() => {
       step();
     });
+    setAsyncOps(true);
     const byKernel = new Map<string, { ms: number; calls: number }>();
     for (const k of info.kernels) {
       const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
@@ -121,7 +127,11 @@ async function benchOne(norm: Norm, a: Args): Promise<Record<string, unknown>> {
     }
     profile = [...byKernel.entries()].map(([kernel, e]) => ({ kernel, ms: +e.ms.toFixed(2), calls: e.calls })).sort((p, q) => q.ms - p.ms);
   }
+  // Voluntary context switches (all threads): how often a thread went to
+  // sleep waiting, e.g. TF's workers between ops.
+  const switches0 = process.resourceUsage().voluntaryContextSwitches;
   for (let i = 0; i < a.steps; i++) times.push(step());
+  const switchesPerStep = (process.resourceUsage().voluntaryContextSwitches - switches0) / a.steps;
   const ms = median(times);
   const flopPerStep = 3 * 2 * macs * a.batch;
   x.dispose();
@@ -144,6 +154,7 @@ async function benchOne(norm: Norm, a: Args): Promise<Record<string, unknown>> {
     gflopPerStep: +(flopPerStep / 1e9).toFixed(2),
     steps: a.steps,
     warmup: a.warmup,
+    contextSwitchesPerStep: Math.round(switchesPerStep),
     ...(profile ? { profile } : {}),
   };
 }

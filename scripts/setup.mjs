@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { patchHash, patchTfjsNode } from './tfjs-node-patch.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -122,7 +123,7 @@ function fetchWheel() {
 function setupNative() {
   if (!fs.existsSync(tfjsNode)) throw new Error('node_modules/@tensorflow/tfjs-node is missing: run `npm ci` first');
   const stamp = path.join(tfjsNode, 'deps', '.bnlab-stamp');
-  const want = hashOf(TF_WHEEL.sha256, process.versions.node, process.versions.napi, fs.readFileSync(path.join(tfjsNode, 'package.json'), 'utf8'));
+  const want = hashOf(TF_WHEEL.sha256, process.versions.node, process.versions.napi, fs.readFileSync(path.join(tfjsNode, 'package.json'), 'utf8'), patchHash());
   if (stampMatches(stamp, want) && nativeLoads()) return 'cached';
   if (os.platform() !== 'linux' || os.arch() !== 'x64') {
     // Elsewhere tfjs-node's own installer is the way; bnlab falls back to wasm
@@ -165,6 +166,14 @@ with zipfile.ZipFile(wheel) as z:
   fs.symlinkSync('libtensorflow.so.2', path.join(libDir, 'libtensorflow.so'));
   fs.symlinkSync('libtensorflow_framework.so.2', path.join(libDir, 'libtensorflow_framework.so'));
 
+  // The binding's sources are patched from a pristine copy kept beside
+  // them, so that a changed patch applies to the original, not on top.
+  const bindingDir = path.join(tfjsNode, 'binding');
+  const pristine = path.join(tfjsNode, '.bnlab-pristine-binding');
+  if (!fs.existsSync(pristine)) fs.cpSync(bindingDir, pristine, { recursive: true });
+  fs.rmSync(bindingDir, { recursive: true, force: true });
+  fs.cpSync(pristine, bindingDir, { recursive: true });
+  log(`patching tfjs-node's binding (asynchronous execution, scripts/tfjs-node-patch.mjs): ${patchTfjsNode(tfjsNode)}`);
   log('building the tfjs-node addon from source against the wheel\'s library');
   const nodedir = fs.existsSync('/usr/include/node/node.h') ? ['--nodedir=/usr'] : [];
   const preGyp = path.join(root, 'node_modules', '.bin', 'node-pre-gyp');

@@ -267,3 +267,51 @@ export function nativeConv2dBias(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor
 export function fusedBatchNormReluTrain(x: tf.Tensor4D, a: NativeBatchNormArgs): tf.Tensor4D {
   return fusedBatchNorm4D(x, a, true);
 }
+
+// ---------------------------------------------------------------- asynchronous execution
+
+interface AsyncBinding {
+  bnlabSetAsync?: (on: boolean) => boolean;
+}
+
+let asyncAllowed = true;
+
+/**
+ * Allow (default) or forbid asynchronous execution in withAsyncOps, e.g. to
+ * time a step both ways (bench/fusion-ab.ts).
+ */
+export function setAsyncOps(allowed: boolean): void {
+  asyncAllowed = allowed;
+}
+
+/** Whether withAsyncOps will queue ops: the native backend with bnlab's patched binding (scripts/tfjs-node-patch.mjs). */
+export function asyncOpsAvailable(): boolean {
+  return asyncAllowed && isNativeBackend() && typeof (nativeBackend().binding as unknown as AsyncBinding).bnlabSetAsync === 'function';
+}
+
+/**
+ * Runs f with TF's eager ops queued on TF's own thread instead of run one by
+ * one as JavaScript issues them, so that tfjs's bookkeeping between ops
+ * overlaps the kernels. On return every queued op has run; an op that failed
+ * in the queue throws here. Reading a tensor's values inside f waits for
+ * that tensor. Elsewhere (other backends, an unpatched binding) it just
+ * calls f.
+ */
+export function withAsyncOps<T>(f: () => T): T {
+  if (!asyncOpsAvailable()) return f();
+  const binding = nativeBackend().binding as unknown as Required<AsyncBinding>;
+  binding.bnlabSetAsync(true);
+  let result: T;
+  try {
+    result = f();
+  } catch (err) {
+    try {
+      binding.bnlabSetAsync(false);
+    } catch {
+      // The first error is the one to report.
+    }
+    throw err;
+  }
+  binding.bnlabSetAsync(false); // waits for the queue; throws if an op failed
+  return result;
+}

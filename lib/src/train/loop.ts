@@ -10,6 +10,7 @@ import { augmentBatch, Dataset, iterateBatches, toTensors } from '../data';
 import { Model } from '../models';
 import { Rng } from '../util/rng';
 import { SgdMomentum } from './optimizer';
+import { withAsyncOps } from '../ops/native';
 import { checkSchedule, learningRateAt, LrSchedule } from './schedule';
 
 export interface TrainConfig {
@@ -213,7 +214,8 @@ export async function train(model: Model, data: { train: Dataset; test: Dataset 
 export function trainStep(model: Model, optimizer: SgdMomentum, x: tf.Tensor4D, y: tf.Tensor2D, learningRate: number): { loss: tf.Scalar; accuracy: tf.Scalar } {
   const names = [...model.trainable.keys()];
   const vars = names.map((n) => model.trainable.get(n)!);
-  return tf.tidy(() => {
+  // Queued: tfjs's bookkeeping overlaps TF's kernels (see withAsyncOps).
+  return withAsyncOps(() => tf.tidy(() => {
     let logits: tf.Tensor2D | null = null;
     const { value, grads } = tf.variableGrads(() => {
       logits = tf.keep(model.apply(x, { training: true }));
@@ -226,5 +228,5 @@ export function trainStep(model: Model, optimizer: SgdMomentum, x: tf.Tensor4D, 
     const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(kept, 1), tf.argMax(y, 1)), 'float32')) as tf.Scalar;
     kept.dispose(); // tf.keep put it beyond tidy's reach
     return { loss: value, accuracy };
-  });
+  }));
 }

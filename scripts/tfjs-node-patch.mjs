@@ -1,0 +1,393 @@
+/**
+ * bnlab's patch to tfjs-node's C++ binding, applied by scripts/setup.mjs
+ * before it builds the addon from source.
+ *
+ * What it adds: `binding.bnlabSetAsync(on)`. With it on, the calling thread's
+ * ops go to an asynchronous TF eager executor: TFE_Execute enqueues the op and
+ * returns, and TF runs the queue on its own thread while JavaScript goes on to
+ * build the next op. Off again, it waits for the queue and throws the first
+ * error any queued op hit.
+ *
+ * Why: tfjs-node runs every op synchronously, so in a training step the
+ * kernels wait while JavaScript does tfjs's bookkeeping between ops, and the
+ * bookkeeping waits while the kernels run; TF's worker threads go to sleep in
+ * every gap and must be woken for the next op. Asynchronous execution
+ * overlaps the two.
+ *
+ * The catch is that tfjs needs each output's shape at once. In async mode the
+ * binding asked for it with TFE_TensorHandleNumDims, which waits for the op to
+ * finish, so the patch first runs TF's own shape function on the op
+ * (TFE_InferShapes) from the input shapes it has recorded, and the values of
+ * small int32 inputs made from JavaScript (sizes, axes, paddings). Only when
+ * that leaves a dimension unknown does it wait, as before.
+ *
+ * Each edit names the text it expects, so a tfjs-node upgrade that moves that
+ * text fails the set-up loudly instead of building an unpatched addon.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export const PATCH_MARKER = '// bnlab-async-patch';
+
+const HEADER_EDITS = [
+  {
+    find: '  napi_value GetNumOfTensors(napi_env env);\n',
+    replace: `  napi_value GetNumOfTensors(napi_env env);
+
+  ${PATCH_MARKER}
+  napi_value SetAsync(napi_env env, napi_value enabled_value);
+`,
+  },
+  {
+    find: '  napi_value GenerateOutputTensorInfo(napi_env env, TFE_TensorHandle *handle);\n',
+    replace: `  napi_value GenerateOutputTensorInfo(
+      napi_env env, TFE_TensorHandle *handle,
+      const std::vector<int64_t> *known_shape = nullptr);
+  bool InferOutputShapes(TFE_Op *op,
+                         const std::vector<TFE_TensorHandle *> &inputs,
+                         int num_outputs,
+                         std::vector<std::vector<int64_t>> *shapes);
+  void ForgetHandle(TFE_TensorHandle *handle);
+
+  // Shapes of the handles this binding handed out (async outputs are not
+  // ready, so their shapes cannot be asked of TF without waiting).
+  std::unordered_map<TFE_TensorHandle *, std::vector<int64_t>> known_shapes_;
+  // Small int32 tensors made from JS values: ready, and their values may
+  // decide an output shape (sizes, axes, paddings).
+  std::unordered_map<TFE_TensorHandle *, bool> small_ints_;
+  TFE_Executor *async_executor_ = nullptr;
+  TFE_Executor *sync_executor_ = nullptr;
+  bool async_ = false;
+`,
+  },
+  {
+    find: '#include <unordered_map>\n',
+    replace: '#include <unordered_map>\n#include <vector>\n#include "tensorflow/c/eager/c_api_experimental.h"\n',
+  },
+];
+
+const BACKEND_EDITS = [
+  {
+    find: '#include "tensorflow/c/eager/c_api.h"\n',
+    replace: `#include "tensorflow/c/eager/c_api.h"
+#include "tensorflow/c/c_api_experimental.h"
+#include "tensorflow/c/eager/c_api_experimental.h"
+`,
+  },
+  // Tensors made from JS values: a copy TF owns, instead of a view of V8's
+  // memory released through N-API. Queued ops drop their last reference to
+  // an input on TF's executor thread, and N-API must not be called there
+  // (V8 aborts: "Fatal error in , line 0").
+  {
+    find: `  NapiAutoRef *auto_ref = new NapiAutoRef();
+  nstatus = auto_ref->Init(env, array_value);
+  if (nstatus != napi_ok) {
+    delete auto_ref;
+  }
+  ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+`,
+    replace: `  ${PATCH_MARKER}: no NapiAutoRef, the values are copied below.
+`,
+  },
+  {
+    find: `  TF_AutoTensor tensor(TF_NewTensor(dtype, shape, shape_length, array_data,
+                                    byte_size, DeallocTensor, auto_ref));
+
+  TF_AutoStatus tf_status;
+  TFE_TensorHandle *tfe_tensor_handle =
+      TFE_NewTensorHandle(tensor.tensor, tf_status.status);
+  if (TF_GetCode(tf_status.status) != TF_OK) {
+    delete auto_ref;
+    TFE_DeleteTensorHandle(tfe_tensor_handle);
+  }`,
+    replace: `  TF_AutoTensor tensor(
+      TF_AllocateTensor(dtype, shape, shape_length, byte_size));
+  if (byte_size > 0) memcpy(TF_TensorData(tensor.tensor), array_data, byte_size);
+
+  TF_AutoStatus tf_status;
+  TFE_TensorHandle *tfe_tensor_handle =
+      TFE_NewTensorHandle(tensor.tensor, tf_status.status);
+  if (TF_GetCode(tf_status.status) != TF_OK) {
+    TFE_DeleteTensorHandle(tfe_tensor_handle);
+  }`,
+  },
+  // CreateTensor: remember the shape, and whether the values are small ints.
+  {
+    find: `  napi_value output_tensor_id;
+  nstatus = napi_create_int32(env, InsertHandle(tfe_handle), &output_tensor_id);
+  ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+  return output_tensor_id;
+}`,
+    replace: `  ${PATCH_MARKER}
+  known_shapes_[tfe_handle] = shape_vector;
+  {
+    int64_t n = 1;
+    for (int64_t d : shape_vector) n *= d;
+    if (dtype_int32 == TF_INT32 && n <= 64) small_ints_[tfe_handle] = true;
+  }
+
+  napi_value output_tensor_id;
+  nstatus = napi_create_int32(env, InsertHandle(tfe_handle), &output_tensor_id);
+  ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+  return output_tensor_id;
+}`,
+  },
+  {
+    find: `  TFE_DeleteTensorHandle(tensor_entry->second);
+  tfe_handle_map_.erase(tensor_entry);
+}`,
+    replace: `  ForgetHandle(tensor_entry->second);
+  TFE_DeleteTensorHandle(tensor_entry->second);
+  tfe_handle_map_.erase(tensor_entry);
+}`,
+  },
+  // ExecuteOp: keep the input handles, infer the output shapes in async mode.
+  {
+    find: `    TFE_OpAddInput(tfe_op.op, input_tensor_entry->second, tf_status.status);
+    ENSURE_TF_OK_RETVAL(env, tf_status, nullptr);
+  }`,
+    replace: `    TFE_OpAddInput(tfe_op.op, input_tensor_entry->second, tf_status.status);
+    ENSURE_TF_OK_RETVAL(env, tf_status, nullptr);
+    input_handles.push_back(input_tensor_entry->second);
+  }`,
+  },
+  {
+    find: `  TFE_AutoOp tfe_op(TFE_NewOp(tfe_context_, op_name.c_str(), tf_status.status));
+  ENSURE_TF_OK_RETVAL(env, tf_status, nullptr);
+`,
+    replace: `  TFE_AutoOp tfe_op(TFE_NewOp(tfe_context_, op_name.c_str(), tf_status.status));
+  ENSURE_TF_OK_RETVAL(env, tf_status, nullptr);
+  std::vector<TFE_TensorHandle *> input_handles;
+`,
+  },
+  {
+    find: `  int size = result_handles.size();
+  TFE_Execute(tfe_op.op, result_handles.data(), &size, tf_status.status);
+  ENSURE_TF_OK_RETVAL(env, tf_status, nullptr);
+
+  napi_value output_tensor_infos;
+  nstatus = napi_create_array_with_length(env, size, &output_tensor_infos);
+  ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+
+  for (int32_t i = 0; i < num_outputs; i++) {
+    TFE_TensorHandle *handle = result_handles[i];
+    napi_value tensor_info_value = GenerateOutputTensorInfo(env, handle);`,
+    replace: `  std::vector<std::vector<int64_t>> inferred;
+  const bool have_shapes =
+      async_ && InferOutputShapes(tfe_op.op, input_handles, num_outputs, &inferred);
+
+  int size = result_handles.size();
+  TFE_Execute(tfe_op.op, result_handles.data(), &size, tf_status.status);
+  ENSURE_TF_OK_RETVAL(env, tf_status, nullptr);
+
+  napi_value output_tensor_infos;
+  nstatus = napi_create_array_with_length(env, size, &output_tensor_infos);
+  ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+
+  for (int32_t i = 0; i < num_outputs; i++) {
+    TFE_TensorHandle *handle = result_handles[i];
+    napi_value tensor_info_value = GenerateOutputTensorInfo(
+        env, handle, have_shapes ? &inferred[i] : nullptr);`,
+  },
+  {
+    find: `napi_value TFJSBackend::GenerateOutputTensorInfo(napi_env env,
+                                                 TFE_TensorHandle *handle) {`,
+    replace: `napi_value TFJSBackend::GenerateOutputTensorInfo(
+    napi_env env, TFE_TensorHandle *handle,
+    const std::vector<int64_t> *known_shape) {`,
+  },
+  {
+    find: `  // Output tensor shape:
+  napi_value shape_value;
+  GetTFE_TensorHandleShape(env, handle, &shape_value);
+`,
+    replace: `  // Output tensor shape: inferred (async), or asked of TF (which waits for
+  // the op in async mode).
+  std::vector<int64_t> dims;
+  if (known_shape != nullptr) {
+    dims = *known_shape;
+  } else {
+    TF_AutoStatus tf_status;
+    int num_dims = TFE_TensorHandleNumDims(handle, tf_status.status);
+    ENSURE_TF_OK_RETVAL(env, tf_status, nullptr);
+    for (int i = 0; i < num_dims; i++) {
+      dims.push_back(TFE_TensorHandleDim(handle, i, tf_status.status));
+      ENSURE_TF_OK_RETVAL(env, tf_status, nullptr);
+    }
+  }
+  known_shapes_[handle] = dims;
+  napi_value shape_value;
+  nstatus = napi_create_array_with_length(env, dims.size(), &shape_value);
+  ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+  for (size_t i = 0; i < dims.size(); i++) {
+    napi_value cur_dim;
+    nstatus = napi_create_int64(env, dims[i], &cur_dim);
+    ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+    nstatus = napi_set_element(env, shape_value, i, cur_dim);
+    ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+  }
+`,
+  },
+  // The new methods, after GetNumOfTensors.
+  {
+    find: 'napi_value TFJSBackend::GetNumOfTensors(napi_env env) {',
+    replace: `void TFJSBackend::ForgetHandle(TFE_TensorHandle *handle) {
+  known_shapes_.erase(handle);
+  small_ints_.erase(handle);
+}
+
+bool TFJSBackend::InferOutputShapes(
+    TFE_Op *op, const std::vector<TFE_TensorHandle *> &inputs, int num_outputs,
+    std::vector<std::vector<int64_t>> *shapes) {
+  const int n = static_cast<int>(inputs.size());
+  TF_ShapeAndTypeList *input_shapes = TF_NewShapeAndTypeList(n);
+  std::vector<TF_Tensor *> input_values(n, nullptr);
+  for (int i = 0; i < n; i++) {
+    auto known = known_shapes_.find(inputs[i]);
+    if (known == known_shapes_.end()) {
+      TF_ShapeAndTypeListSetUnknownShape(input_shapes, i);
+      continue;
+    }
+    TF_ShapeAndTypeListSetShape(input_shapes, i, known->second.data(),
+                                static_cast<int>(known->second.size()));
+    if (small_ints_.count(inputs[i]) != 0) {
+      TF_AutoStatus status;
+      TF_Tensor *t = TFE_TensorHandleResolve(inputs[i], status.status);
+      if (TF_GetCode(status.status) == TF_OK) input_values[i] = t;
+    }
+  }
+  TF_ShapeAndTypeList *output_shapes = nullptr;
+  TF_AutoStatus status;
+  TFE_InferShapes(op, input_shapes, input_values.data(), nullptr, nullptr,
+                  &output_shapes, nullptr, status.status);
+  bool ok = TF_GetCode(status.status) == TF_OK && output_shapes != nullptr &&
+            output_shapes->num_items == num_outputs;
+  if (ok) {
+    shapes->assign(num_outputs, std::vector<int64_t>());
+    for (int i = 0; i < num_outputs && ok; i++) {
+      const TF_ShapeAndType &s = output_shapes->items[i];
+      if (s.num_dims < 0) ok = false;
+      for (int j = 0; ok && j < s.num_dims; j++) {
+        if (s.dims[j] < 0) ok = false;
+        (*shapes)[i].push_back(s.dims[j]);
+      }
+    }
+  }
+  for (TF_Tensor *t : input_values) {
+    if (t != nullptr) TF_DeleteTensor(t);
+  }
+  TF_DeleteShapeAndTypeList(input_shapes);
+  if (output_shapes != nullptr) TF_DeleteShapeAndTypeList(output_shapes);
+  return ok;
+}
+
+napi_value TFJSBackend::SetAsync(napi_env env, napi_value enabled_value) {
+  bool enabled;
+  napi_status nstatus = napi_get_value_bool(env, enabled_value, &enabled);
+  ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+  if (enabled && !async_) {
+    if (sync_executor_ == nullptr) {
+      sync_executor_ = TFE_ContextGetExecutorForThread(tfe_context_);
+    }
+    if (async_executor_ == nullptr) {
+      async_executor_ = TFE_NewExecutor(/*is_async=*/true,
+                                        /*enable_streaming_enqueue=*/true,
+                                        /*in_flight_nodes_limit=*/0);
+    }
+    TFE_ContextSetExecutorForThread(tfe_context_, async_executor_);
+    async_ = true;
+  } else if (!enabled && async_) {
+    TF_AutoStatus status;
+    TFE_ExecutorWaitForAllPendingNodes(async_executor_, status.status);
+    std::string message;
+    if (TF_GetCode(status.status) != TF_OK) {
+      message = TF_Message(status.status);
+      TFE_ExecutorClearError(async_executor_);
+    }
+    TFE_ContextSetExecutorForThread(tfe_context_, sync_executor_);
+    async_ = false;
+    if (!message.empty()) {
+      NAPI_THROW_ERROR(env, "an op queued in async mode failed: %s",
+                       message.c_str());
+      return nullptr;
+    }
+  }
+  napi_value result;
+  nstatus = napi_get_boolean(env, async_, &result);
+  ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+  return result;
+}
+
+napi_value TFJSBackend::GetNumOfTensors(napi_env env) {`,
+  },
+];
+
+const BINDING_EDITS = [
+  {
+    find: 'static napi_value IsUsingGPUDevice(napi_env env, napi_callback_info info) {',
+    replace: `${PATCH_MARKER}
+static napi_value BnlabSetAsync(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value args[1];
+  napi_value js_this;
+  napi_status nstatus = napi_get_cb_info(env, info, &argc, args, &js_this, nullptr);
+  ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+  if (argc < 1) {
+    NAPI_THROW_ERROR(env, "bnlabSetAsync() takes one boolean");
+    return nullptr;
+  }
+  TFJSBackend *const backend = GetTFJSBackend(env);
+  if (!backend) return nullptr;
+  return backend->SetAsync(env, args[0]);
+}
+
+static napi_value IsUsingGPUDevice(napi_env env, napi_callback_info info) {`,
+  },
+  {
+    find: `      {"getNumOfTensors", nullptr, GetNumOfTensors, nullptr, nullptr,
+       nullptr, napi_default, nullptr},
+`,
+    replace: `      {"getNumOfTensors", nullptr, GetNumOfTensors, nullptr, nullptr,
+       nullptr, napi_default, nullptr},
+      {"bnlabSetAsync", nullptr, BnlabSetAsync, nullptr, nullptr, nullptr,
+       napi_default, nullptr},
+`,
+  },
+];
+
+const FILES = [
+  ['binding/tfjs_backend.h', HEADER_EDITS],
+  ['binding/tfjs_backend.cc', BACKEND_EDITS],
+  ['binding/tfjs_binding.cc', BINDING_EDITS],
+];
+
+/** A hash of the patch itself, for the set-up's stamp: a changed patch rebuilds the addon. */
+export function patchHash() {
+  return crypto.createHash('sha256').update(JSON.stringify(FILES)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Applies the edits to a pristine tfjs-node package (`npm ci` gives one).
+ * Returns 'patched', or 'already' when every file carries the marker.
+ */
+export function patchTfjsNode(tfjsNodeDir) {
+  const texts = FILES.map(([rel]) => fs.readFileSync(path.join(tfjsNodeDir, rel), 'utf8'));
+  const marked = texts.map((t) => t.includes(PATCH_MARKER));
+  if (marked.every(Boolean)) return 'already';
+  if (marked.some(Boolean)) throw new Error(`${tfjsNodeDir}: the binding is partly patched; run \`npm ci\` to get a clean tfjs-node, then the set-up again`);
+  // Every edit is checked before any file is written: all or nothing.
+  const patched = FILES.map(([rel, edits], i) => {
+    let text = texts[i];
+    for (const { find, replace } of edits) {
+      const at = text.indexOf(find);
+      if (at < 0 || text.indexOf(find, at + 1) >= 0) {
+        throw new Error(`${path.join(tfjsNodeDir, rel)}: expected exactly one ${JSON.stringify(find.split('\n')[0])}; this tfjs-node differs from the one bnlab's patch was written for`);
+      }
+      text = text.slice(0, at) + replace + text.slice(at + find.length);
+    }
+    return text;
+  });
+  FILES.forEach(([rel], i) => fs.writeFileSync(path.join(tfjsNodeDir, rel), patched[i]));
+  return 'patched';
+}
