@@ -202,6 +202,7 @@ def main(argv):
 
     times, losses = [], []
     faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    switches0 = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
     for i in range(a.warmup + a.steps):
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
@@ -214,6 +215,7 @@ def main(argv):
             times.append(dt * 1e3)
         if i + 1 == a.warmup:
             faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            switches0 = resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
 
     ms = statistics.median(times)
     tunables = os.environ.get('GLIBC_TUNABLES', '')
@@ -246,6 +248,8 @@ def main(argv):
         'lossLast': losses[-1],
         # Minor page faults per timed step: high when freed buffers go back to the OS and come back.
         'pageFaultsPerStep': (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0) / a.steps,
+        # Voluntary context switches per timed step (all threads), as bnlab's bench reports them.
+        'contextSwitchesPerStep': round((resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw - switches0) / a.steps),
         'peakRssMB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         'torchVersion': torch.__version__,
         'python': platform.python_version(),
