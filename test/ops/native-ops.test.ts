@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/src/backend';
 import * as ops from '../../lib/src/ops';
+import { batchNormReluAvailable, conv2dBiasAvailable } from '../../lib/src/ops/native';
 import { assertClose, liveTensors } from './helpers';
 
 const TOL = 1e-4;
@@ -227,6 +228,10 @@ describe('biasAdd', () => {
 });
 
 describe('conv2d with a bias', () => {
+  it("runs TF's oneDNN conv-with-bias kernel here (the wheel's TF has oneDNN)", () => {
+    assert.ok(conv2dBiasAvailable());
+  });
+
   for (const [xShape, k, cout, stride] of [
     [[3, 7, 5, 4], 3, 6, 1],
     [[2, 7, 5, 4], 3, 5, 2],
@@ -256,6 +261,10 @@ describe('conv2d with a bias', () => {
 });
 
 describe('batchNormRelu, training mode', () => {
+  it("runs TF's oneDNN BN-with-ReLU kernel here", () => {
+    assert.ok(batchNormReluAvailable());
+  });
+
   for (const shape of [
     [3, 5, 4, 7],
     [2, 3, 1, 5],

@@ -5,7 +5,7 @@
  * JavaScript-side gradients for them dominate the training step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedBatchNormReluTrain, fusedBatchNormTrain, isNativeBackend, NativeBatchNormArgs, nativeBiasAdd, nativeConv2dBias, nativeGlobalAvgPool, nativeRelu } from './native';
+import { batchNormReluAvailable, conv2dBiasAvailable, fusedBatchNormReluTrain, fusedBatchNormTrain, isNativeBackend, NativeBatchNormArgs, nativeBiasAdd, nativeConv2dBias, nativeGlobalAvgPool, nativeRelu } from './native';
 
 export interface BatchNormParams {
   gamma: tf.Variable;
@@ -88,7 +88,7 @@ function nativeArgs(p: BatchNormParams, opts: BatchNormOptions): NativeBatchNorm
  * oneDNN kernel with the ReLU fused; elsewhere the two ops in turn.
  */
 export function batchNormRelu(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): tf.Tensor {
-  if (fusions.batchNormRelu && opts.training && x.rank === 4 && fastFor(x, p.gamma, p.beta)) {
+  if (fusions.batchNormRelu && opts.training && x.rank === 4 && fastFor(x, p.gamma, p.beta) && batchNormReluAvailable()) {
     return fusedBatchNormReluTrain(x as tf.Tensor4D, nativeArgs(p, opts));
   }
   return tf.tidy(() => relu(batchNorm(x, p, opts)));
@@ -148,7 +148,7 @@ export function plainGlobalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
 
 /** A 3×3 (or k×k) convolution with 'same' padding and an optional bias, channels-last. */
 export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | null, stride: number): tf.Tensor4D {
-  if (bias && fusions.convBias && fastFor(x, kernel, bias)) return nativeConv2dBias(x, kernel, bias, stride);
+  if (bias && fusions.convBias && fastFor(x, kernel, bias) && conv2dBiasAvailable()) return nativeConv2dBias(x, kernel, bias, stride);
   return plainConv2d(x, kernel, bias, stride);
 }
 

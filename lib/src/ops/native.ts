@@ -96,14 +96,18 @@ export function fusedBatchNormTrain(x: tf.Tensor, a: NativeBatchNormArgs): tf.Te
   });
 }
 
+/** Attributes of the training-mode forward (plain or with the ReLU fused) and of the gradient. */
+function batchNormAttrs(b: TfBinding, epsilon: number, avgFactor: number, withRelu: boolean): { forward: OpAttr[]; grad: OpAttr[] } {
+  const grad = [attr.type(b, 'T'), attr.type(b, 'U'), attr.float(b, 'epsilon', epsilon), attr.str(b, 'data_format', 'NHWC'), attr.bool(b, 'is_training', true)];
+  const forward = [...grad, attr.float(b, 'exponential_avg_factor', avgFactor)];
+  if (withRelu) forward.push(attr.str(b, 'activation_mode', 'Relu'), attr.int(b, 'num_side_inputs', 0), attr.str(b, '_kernel', 'MklNameChangeOp'));
+  return { forward, grad };
+}
+
 function fusedBatchNorm4D(x: tf.Tensor4D, a: NativeBatchNormArgs, withRelu = false): tf.Tensor4D {
   const be = nativeBackend();
   const b = be.binding;
-  const common = [attr.type(b, 'T'), attr.type(b, 'U'), attr.float(b, 'epsilon', a.epsilon), attr.str(b, 'data_format', 'NHWC'), attr.bool(b, 'is_training', true)];
-  const fwdAttrs = [...common, attr.float(b, 'exponential_avg_factor', a.updateMovingStats ? a.momentum : 1)];
-  if (withRelu) {
-    fwdAttrs.push(attr.str(b, 'activation_mode', 'Relu'), attr.int(b, 'num_side_inputs', 0), attr.str(b, '_kernel', 'MklNameChangeOp'));
-  }
+  const { forward: fwdAttrs, grad: common } = batchNormAttrs(b, a.epsilon, a.updateMovingStats ? a.momentum : 1, withRelu);
   const T = [attr.type(b, 'T')];
   const f = tf.customGrad((xs, gamma, beta, save) => {
     const [y, runMean, runVar, rs1, rs2, rs3] = be.executeMultipleOutputs(
@@ -207,6 +211,46 @@ export function nativeGlobalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
   return f(x);
 }
 
+// ---------------------------------------------------------------- oneDNN kernels
+
+const probed = new Map<string, boolean>();
+
+/**
+ * Whether this TF library runs `op` (tried once, on tiny inputs, and
+ * remembered). The `_MklNative…` kernels exist only in TF builds with oneDNN,
+ * like the wheel's; a libtensorflow from tfjs-node's own installer on another
+ * platform may lack them, and the ops then take their unfused path. The try
+ * calls the kernel directly, not through customGrad, so no tape records it.
+ */
+function kernelRuns(op: string, attrs: OpAttr[], shapes: number[][], numOutputs: number): boolean {
+  let ok = probed.get(op);
+  if (ok === undefined) {
+    const be = nativeBackend();
+    const inputs = shapes.map((s) => tf.ones(s));
+    try {
+      tf.dispose(be.executeMultipleOutputs(op, attrs, inputs, numOutputs));
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    tf.dispose(inputs);
+    probed.set(op, ok);
+  }
+  return ok;
+}
+
+/** Whether nativeConv2dBias can run here. */
+export function conv2dBiasAvailable(): boolean {
+  const b = nativeBackend().binding;
+  return kernelRuns('_MklNativeConv2DWithBias', [...convAttrs(b, 1), attr.str(b, '_kernel', 'MklNameChangeOp')], [[1, 2, 2, 1], [1, 1, 1, 1], [1]], 1);
+}
+
+/** Whether fusedBatchNormReluTrain can run here. */
+export function batchNormReluAvailable(): boolean {
+  const b = nativeBackend().binding;
+  return kernelRuns('_MklNativeFusedBatchNormEx', batchNormAttrs(b, 1e-5, 1, true).forward, [[2, 1, 1, 1], [1], [1], [1], [1]], 6);
+}
+
 // ---------------------------------------------------------------- conv + bias
 
 /**
@@ -221,16 +265,21 @@ export function nativeGlobalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
  * Padding is TF's 'SAME' (for stride 2 on even sizes: 0 before, 1 after),
  * as tf.conv2d's 'same' on this backend.
  */
-export function nativeConv2dBias(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1D, stride: number): tf.Tensor4D {
-  const be = nativeBackend();
-  const b = be.binding;
-  const conv = [
+/** Conv2D's attributes: 'SAME' padding, NHWC, no dilation. */
+function convAttrs(b: TfBinding, stride: number): OpAttr[] {
+  return [
     attr.type(b, 'T'),
     attr.ints(b, 'strides', [1, stride, stride, 1]),
     attr.str(b, 'padding', 'SAME'),
     attr.str(b, 'data_format', 'NHWC'),
     attr.ints(b, 'dilations', [1, 1, 1, 1]),
   ];
+}
+
+export function nativeConv2dBias(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1D, stride: number): tf.Tensor4D {
+  const be = nativeBackend();
+  const b = be.binding;
+  const conv = convAttrs(b, stride);
   const fused = [...conv, attr.str(b, '_kernel', 'MklNameChangeOp')];
   const biasAttrs = [attr.type(b, 'T'), attr.str(b, 'data_format', 'NHWC')];
   const f = tf.customGrad((xs, ws, bs, save) => {
