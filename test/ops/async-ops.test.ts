@@ -11,7 +11,9 @@ import { initBackend } from '../../lib/src/backend';
 import { resnet } from '../../lib/src/models';
 import { attr, asyncOpsAvailable, nativeBackend, setAsyncOps, withAsyncOps } from '../../lib/src/ops/native';
 import { SgdMomentum } from '../../lib/src/train/optimizer';
-import { trainStep } from '../../lib/src/train/loop';
+import { evaluate, trainStep } from '../../lib/src/train/loop';
+import { loadFashionMnist, subset } from '../../lib/src/data';
+import { Rng } from '../../lib/src/util/rng';
 import { liveTensors } from './helpers';
 
 before(async () => {
@@ -103,6 +105,18 @@ describe('withAsyncOps', () => {
       assert.deepEqual(a.losses, b.losses, `${norm}: losses`);
       assert.deepEqual(a.weights, b.weights, `${norm}: weights`);
     }
+  });
+
+  it('evaluates exactly as synchronous execution: the same test loss and accuracy', async () => {
+    const rng = new Rng(0);
+    const test = subset(loadFashionMnist({ split: 'test' }), 300, rng);
+    const m = resnet({ depth: 8, norm: 'batch', inputShape: [28, 28, 1], numClasses: 10, seed: 2 });
+    const queued = await evaluate(m, test, 128);
+    setAsyncOps(false);
+    const plain = await evaluate(m, test, 128);
+    setAsyncOps(true);
+    assert.deepEqual(queued, plain);
+    m.dispose();
   });
 
   it('reports an op that fails in the queue, and leaves the backend synchronous and working', () => {

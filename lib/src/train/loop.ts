@@ -96,11 +96,13 @@ export async function evaluate(model: Model, data: Dataset, batchSize = 500): Pr
   let lossSum = 0;
   let correct = 0;
   for (const batch of iterateBatches(data, { batchSize })) {
-    const [loss, hits] = tf.tidy(() => {
-      const { x, y } = toTensors(batch, data.shape, data.numClasses);
-      const logits = model.apply(x, { training: false });
-      return [tf.mul(crossEntropy(y, logits), batch.size), tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32'))];
-    });
+    const [loss, hits] = withAsyncOps(() =>
+      tf.tidy(() => {
+        const { x, y } = toTensors(batch, data.shape, data.numClasses);
+        const logits = model.apply(x, { training: false });
+        return [tf.mul(crossEntropy(y, logits), batch.size), tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), tf.argMax(y, 1)), 'int32'))];
+      }),
+    );
     lossSum += (await loss.data())[0];
     correct += (await hits.data())[0];
     loss.dispose();
