@@ -8,7 +8,7 @@
  *
  * The effects are a few percent, below the 10–20% by which this shared
  * machine's speed drifts between sittings, so two separate runs cannot show
- * them. Instead one process alternates: step k with the pair fused, step k+1
+ * them. Instead one process alternates: step k with the measure on, step k+1
  * without, and so on. Each line gives both medians and the median of the
  * paired ratios (step without the measure over its neighbour with it):
  * above 1 means the measure helps.
@@ -51,8 +51,8 @@ async function main() {
     const x = tf.tensor4d(rng.normalArray(128 * 32 * 32 * 3), [128, 32, 32, 3]);
     const labels = tf.tensor1d(Int32Array.from({ length: 128 }, () => rng.int(10)), 'int32');
     const y = tf.oneHot(labels, 10) as tf.Tensor2D;
-    const fused: number[] = [];
-    const unfused: number[] = [];
+    const withIt: number[] = [];
+    const without: number[] = [];
     for (let i = 0; i < warmup + 2 * steps; i++) {
       const on = i % 2 === 0;
       set(on);
@@ -60,15 +60,15 @@ async function main() {
       const { loss, accuracy } = trainStep(model, optimizer, x, y, 0.1);
       loss.dataSync();
       tf.dispose([loss, accuracy]);
-      if (i >= warmup) (on ? fused : unfused).push(performance.now() - t0);
+      if (i >= warmup) (on ? withIt : without).push(performance.now() - t0);
     }
     set(true);
-    const pairs = Math.min(fused.length, unfused.length);
-    const paired = Array.from({ length: pairs }, (_, k) => unfused[k] / fused[k]);
+    const pairs = Math.min(withIt.length, without.length);
+    const paired = Array.from({ length: pairs }, (_, k) => without[k] / withIt[k]);
     console.log(JSON.stringify({
       model: 'resnet20', norm, measure, batch: 128, steps,
-      msPerStepWith: +median(fused).toFixed(1),
-      msPerStepWithout: +median(unfused).toFixed(1),
+      msPerStepWith: +median(withIt).toFixed(1),
+      msPerStepWithout: +median(without).toFixed(1),
       withoutOverWith: +median(paired).toFixed(3),
     }));
     tf.dispose([x, labels, y]);

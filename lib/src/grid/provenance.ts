@@ -7,7 +7,7 @@
 import type { RunRecord } from '../store';
 
 export interface ProvenanceRow {
-  /** 'Slurm job 12', 'Kubernetes pods', or 'this machine (no scheduler)'. */
+  /** 'Slurm job 12', 'Kubernetes Indexed Job', or 'no scheduler'. */
   computedBy: string;
   host: string;
   backend: string;

@@ -59,6 +59,15 @@ export const attr = {
   shape: (b: TfBinding, name: string, value: number[]): OpAttr => ({ name, type: b.TF_ATTR_SHAPE, value }),
 };
 
+/**
+ * Selects the oneDNN kernel of a `_MklNative…` op: TF registers those
+ * kernels under this label, which its graph rewrite sets and eager callers
+ * must set themselves.
+ */
+function oneDnnKernel(b: TfBinding): OpAttr {
+  return attr.str(b, '_kernel', 'MklNameChangeOp');
+}
+
 // ---------------------------------------------------------------- batch norm
 
 export interface NativeBatchNormArgs {
@@ -100,7 +109,7 @@ export function fusedBatchNormTrain(x: tf.Tensor, a: NativeBatchNormArgs): tf.Te
 function batchNormAttrs(b: TfBinding, epsilon: number, avgFactor: number, withRelu: boolean): { forward: OpAttr[]; grad: OpAttr[] } {
   const grad = [attr.type(b, 'T'), attr.type(b, 'U'), attr.float(b, 'epsilon', epsilon), attr.str(b, 'data_format', 'NHWC'), attr.bool(b, 'is_training', true)];
   const forward = [...grad, attr.float(b, 'exponential_avg_factor', avgFactor)];
-  if (withRelu) forward.push(attr.str(b, 'activation_mode', 'Relu'), attr.int(b, 'num_side_inputs', 0), attr.str(b, '_kernel', 'MklNameChangeOp'));
+  if (withRelu) forward.push(attr.str(b, 'activation_mode', 'Relu'), attr.int(b, 'num_side_inputs', 0), oneDnnKernel(b));
   return { forward, grad };
 }
 
@@ -161,9 +170,14 @@ export function nativeRelu(x: tf.Tensor): tf.Tensor {
 // ---------------------------------------------------------------- bias
 
 /** BiasAdd forward; dy and BiasAddGrad(dy) (its sum over all but the last axis) backward. */
+/** BiasAdd's and BiasAddGrad's attributes. */
+function biasAttrs(b: TfBinding): OpAttr[] {
+  return [attr.type(b, 'T'), attr.str(b, 'data_format', 'NHWC')];
+}
+
 export function nativeBiasAdd(x: tf.Tensor, bias: tf.Tensor): tf.Tensor {
   const be = nativeBackend();
-  const attrs = [attr.type(be.binding, 'T'), attr.str(be.binding, 'data_format', 'NHWC')];
+  const attrs = biasAttrs(be.binding);
   const f = tf.customGrad((xs, bs) => ({
     value: be.executeSingleOutput('BiasAdd', attrs, [xs as tf.Tensor, bs as tf.Tensor]),
     // tf.clone makes a new handle on dy's data without a native call, so the
@@ -242,7 +256,7 @@ function kernelRuns(op: string, attrs: OpAttr[], shapes: number[][], numOutputs:
 /** Whether nativeConv2dBias can run here. */
 export function conv2dBiasAvailable(): boolean {
   const b = nativeBackend().binding;
-  return kernelRuns('_MklNativeConv2DWithBias', [...convAttrs(b, 1), attr.str(b, '_kernel', 'MklNameChangeOp')], [[1, 2, 2, 1], [1, 1, 1, 1], [1]], 1);
+  return kernelRuns('_MklNativeConv2DWithBias', [...convAttrs(b, 1), oneDnnKernel(b)], [[1, 2, 2, 1], [1, 1, 1, 1], [1]], 1);
 }
 
 /** Whether fusedBatchNormReluTrain can run here. */
@@ -252,6 +266,17 @@ export function batchNormReluAvailable(): boolean {
 }
 
 // ---------------------------------------------------------------- conv + bias
+
+/** Conv2D's attributes: 'SAME' padding, NHWC, no dilation. */
+function convAttrs(b: TfBinding, stride: number): OpAttr[] {
+  return [
+    attr.type(b, 'T'),
+    attr.ints(b, 'strides', [1, stride, stride, 1]),
+    attr.str(b, 'padding', 'SAME'),
+    attr.str(b, 'data_format', 'NHWC'),
+    attr.ints(b, 'dilations', [1, 1, 1, 1]),
+  ];
+}
 
 /**
  * conv2d(x, w) + b in one oneDNN convolution with a bias, forward; TF's
@@ -265,23 +290,12 @@ export function batchNormReluAvailable(): boolean {
  * Padding is TF's 'SAME' (for stride 2 on even sizes: 0 before, 1 after),
  * as tf.conv2d's 'same' on this backend.
  */
-/** Conv2D's attributes: 'SAME' padding, NHWC, no dilation. */
-function convAttrs(b: TfBinding, stride: number): OpAttr[] {
-  return [
-    attr.type(b, 'T'),
-    attr.ints(b, 'strides', [1, stride, stride, 1]),
-    attr.str(b, 'padding', 'SAME'),
-    attr.str(b, 'data_format', 'NHWC'),
-    attr.ints(b, 'dilations', [1, 1, 1, 1]),
-  ];
-}
-
 export function nativeConv2dBias(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1D, stride: number): tf.Tensor4D {
   const be = nativeBackend();
   const b = be.binding;
   const conv = convAttrs(b, stride);
-  const fused = [...conv, attr.str(b, '_kernel', 'MklNameChangeOp')];
-  const biasAttrs = [attr.type(b, 'T'), attr.str(b, 'data_format', 'NHWC')];
+  const fused = [...conv, oneDnnKernel(b)];
+  const biasGrad = biasAttrs(b);
   const f = tf.customGrad((xs, ws, bs, save) => {
     (save as tf.GradSaveFunc)([xs as tf.Tensor, ws as tf.Tensor]);
     return {
@@ -292,7 +306,7 @@ export function nativeConv2dBias(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor
         const filterSizes = tf.tensor1d(wv.shape, 'int32');
         const dx = be.executeSingleOutput('Conv2DBackpropInput', conv, [inputSizes, wv, dy]);
         const dw = be.executeSingleOutput('Conv2DBackpropFilter', conv, [xv, filterSizes, dy]);
-        const db = be.executeSingleOutput('BiasAddGrad', biasAttrs, [dy]);
+        const db = be.executeSingleOutput('BiasAddGrad', biasGrad, [dy]);
         tf.dispose([inputSizes, filterSizes]);
         return [dx, dw, db];
       },

@@ -9,8 +9,8 @@ import { activeBackend, BackendInfo } from '../backend';
 import { augmentBatch, Dataset, iterateBatches, toTensors } from '../data';
 import { Model } from '../models';
 import { Rng } from '../util/rng';
-import { SgdMomentum } from './optimizer';
 import { withAsyncOps } from '../ops/native';
+import { SgdMomentum } from './optimizer';
 import { checkSchedule, learningRateAt, LrSchedule } from './schedule';
 
 export interface TrainConfig {
