@@ -40,19 +40,31 @@ describe('withAsyncOps', () => {
       }
       return y;
     };
-    let issued = 0;
-    let total = 0;
-    const y = withAsyncOps(() => {
-      const t0 = performance.now();
-      const out = chain();
-      issued = performance.now() - t0;
-      out.dataSync(); // waits for the chain
-      total = performance.now() - t0;
-      return out;
-    });
+    // The first convolution of a process creates oneDNN's primitives, which
+    // happens while the op is issued: run the chain once before timing it.
+    chain().dispose();
     // Compared with the same process's own total, not with a clock figure:
-    // the ten convolutions must still have been running when chain() returned.
-    assert.ok(issued < total / 2, `issuing took ${issued.toFixed(1)} ms of ${total.toFixed(1)} ms`);
+    // the ten convolutions must still have been running when chain()
+    // returned. The best of three tries, since another process on the
+    // machine can stall the issuing thread; a binding that ran each op to
+    // completion would issue for about the whole time in every try.
+    let y: tf.Tensor = x;
+    let best = { issued: Infinity, total: 1 };
+    for (let attempt = 0; attempt < 3 && !(best.issued < best.total / 2); attempt++) {
+      if (y !== x) y.dispose();
+      let issued = 0;
+      let total = 0;
+      y = withAsyncOps(() => {
+        const t0 = performance.now();
+        const out = chain();
+        issued = performance.now() - t0;
+        out.dataSync(); // waits for the chain
+        total = performance.now() - t0;
+        return out;
+      });
+      if (issued / total < best.issued / best.total) best = { issued, total };
+    }
+    assert.ok(best.issued < best.total / 2, `issuing took ${best.issued.toFixed(1)} ms of ${best.total.toFixed(1)} ms`);
     const sync = chain();
     assert.deepEqual(Array.from(y.dataSync()), Array.from(sync.dataSync()));
     tf.dispose([x, w, y, sync]);
