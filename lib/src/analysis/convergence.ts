@@ -1,0 +1,259 @@
+/**
+ * Has a training run converged? A rule stated before the data and computed
+ * from the run's own curves, so that a comparison of runs still climbing is
+ * called inconclusive instead of being read as a result. The paper compares
+ * runs "trained to convergence"; a finding that rests on runs which have not
+ * converged tests nothing.
+ *
+ * The rule, on the curves the training loop records at every epoch's end
+ * (the mean training loss over the epoch's mini-batches, and the test
+ * accuracy):
+ *
+ *  - over the last fifth of training, the training loss falls by at most
+ *    `maxLossFall` nats, and the test accuracy no longer rises: it rises by
+ *    at most `maxAccuracyRise`, or by less than twice the rise's own
+ *    standard error (the test accuracy of a run at a large rate wanders by a
+ *    point or two between epochs, and 1,000 test images alone give it a
+ *    binomial error of about 1.3 points);
+ *  - over the fifth of training before each drop of the learning rate, the
+ *    test accuracy no longer rises, in the same sense: the paper drops the
+ *    rate "when learning slows", and a drop that comes while the model is
+ *    still climbing flattens the curve after it without the run having
+ *    converged;
+ *  - each such window holds at least `minEvaluations` epoch ends, or the run
+ *    is too short to judge (not converged).
+ *
+ * A fall or a rise is the least-squares slope over the window's epoch ends
+ * (and the last one before it) times the window's length in steps, so one
+ * noisy evaluation does not decide it; its standard error comes from the
+ * fit's residuals. The thresholds were set from the noise of two pilot runs
+ * that are not part of any finding (BN at 0.1 and 0.003), before any run a
+ * verdict reads. The loss rule is in nats, not relative: a network that
+ * memorises a small training set drives its loss towards 0, where halving
+ * 0.01 is a large relative fall and no change to what it has learned.
+ *
+ * A diverged run is settled too: it diverged, and no longer training would
+ * change that (the paper: no network ever recovered).
+ */
+import type { EpochRecord } from '../train/loop';
+import type { LrSchedule } from '../train/schedule';
+
+export interface ConvergenceRule {
+  /** The window, as a fraction of the run's steps: the last fifth. */
+  window: number;
+  /** Largest fall of the training loss over the last window, in nats. */
+  maxLossFall: number;
+  /** A rise of the test accuracy over a window up to this always counts as flat (a fraction: 0.01 is 1 point). */
+  maxAccuracyRise: number;
+  /** A larger rise counts as flat while it is under this many of its standard errors. */
+  significance: number;
+  /** Fewest epoch ends a window must hold to be judged. */
+  minEvaluations: number;
+}
+
+/** Fixed before any run of the convergence redesign (see the RQ1 notebook's "Convergence" section). */
+export const CONVERGENCE_RULE: ConvergenceRule = { window: 0.2, maxLossFall: 0.05, maxAccuracyRise: 0.01, significance: 2, minEvaluations: 5 };
+
+export type ConvergenceStatus = 'converged' | 'not converged' | 'diverged';
+
+/** One window's measurements. */
+export interface WindowCheck {
+  /** 'end' (the last fifth) or 'before drop at 50%'. */
+  name: string;
+  /** Steps [from, to]. */
+  from: number;
+  to: number;
+  evaluations: number;
+  /** Fall of the training loss over the window in nats (end window only; null before a drop). */
+  lossFall: number | null;
+  /** Rise of the test accuracy over the window, and its standard error. */
+  accuracyRise: number;
+  accuracyRiseError: number;
+  ok: boolean;
+  /** Why not, in words ('' when ok). */
+  why: string;
+  /**
+   * How many more steps the measured trend suggests this window needs
+   * (see moreStepsFromTrend); null when it is ok, or when the trend does not
+   * slow down (then no estimate is honest: at least a doubling).
+   */
+  moreSteps: number | null;
+}
+
+export interface RunConvergence {
+  status: ConvergenceStatus;
+  /** The run's steps (a diverged run's, where it stopped). */
+  steps: number;
+  windows: WindowCheck[];
+  /** The largest of the windows' estimates; null when converged, diverged, or no estimate. */
+  moreSteps: number | null;
+  /** One sentence: why it has or has not converged, with the numbers. */
+  reason: string;
+}
+
+type Curve = Pick<EpochRecord, 'step' | 'trainLoss' | 'testAccuracy'>[];
+
+/** Least-squares slope of y against x and its standard error (from the residuals; NaN with fewer than three points). */
+export function slope(xs: readonly number[], ys: readonly number[]): { slope: number; error: number } {
+  const n = xs.length;
+  if (n < 2) return { slope: NaN, error: NaN };
+  const mx = xs.reduce((s, x) => s + x, 0) / n;
+  const my = ys.reduce((s, y) => s + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i] - mx) * (ys[i] - my);
+    den += (xs[i] - mx) ** 2;
+  }
+  if (den === 0) return { slope: NaN, error: NaN };
+  const b = num / den;
+  let rss = 0;
+  for (let i = 0; i < n; i++) rss += (ys[i] - my - b * (xs[i] - mx)) ** 2;
+  return { slope: b, error: n > 2 ? Math.sqrt(rss / (n - 2) / den) : NaN };
+}
+
+/** The epoch ends in [from, to], plus the last one before `from` (the window's starting value). */
+function inWindow(curve: Curve, from: number, to: number): Curve {
+  const inside = curve.filter((e) => e.step >= from && e.step <= to);
+  const before = curve.filter((e) => e.step < from).pop();
+  return before ? [before, ...inside] : inside;
+}
+
+/** Fall of the loss and rise of the accuracy (with its standard error) over [from, to], by least squares; NaN when too few points. */
+function trend(curve: Curve, from: number, to: number): { n: number; lossFall: number; accuracyRise: number; accuracyRiseError: number } {
+  const w = inWindow(curve, from, to);
+  const xs = w.map((e) => e.step);
+  const acc = slope(xs, w.map((e) => e.testAccuracy));
+  return {
+    n: w.length,
+    lossFall: -slope(xs, w.map((e) => e.trainLoss)).slope * (to - from),
+    accuracyRise: acc.slope * (to - from),
+    accuracyRiseError: acc.error * (to - from),
+  };
+}
+
+/**
+ * How many more steps a quantity still changing by `now` per window (it
+ * changed by `before` over the window before) needs to change by at most
+ * `limit` per window, if its change keeps shrinking by the same factor
+ * now/before each window: k windows with now · q^k ≤ limit. Null when the
+ * change is not shrinking (q > 0.95, or the earlier change not positive).
+ */
+export function moreStepsFromTrend(before: number, now: number, limit: number, windowSteps: number): number | null {
+  if (!(now > limit)) return 0;
+  const q = now / before;
+  // A change shrinking by less than 5% a window is not slowing in any sense
+  // an extrapolation could use (and would give absurd step counts).
+  if (!(before > 0) || !(q <= 0.95)) return null;
+  return Math.ceil(Math.log(limit / now) / Math.log(q)) * windowSteps;
+}
+
+const pts = (x: number) => `${(100 * x).toFixed(1)} points`;
+
+/** The learning-rate drops of a schedule, as fractions of training. */
+export function scheduleDrops(schedule: LrSchedule | undefined): number[] {
+  return schedule?.kind === 'step' ? [...schedule.at].sort((a, b) => a - b) : [];
+}
+
+/**
+ * Judges one run by the rule. `drops` are the schedule's drop points as
+ * fractions of training (scheduleDrops(spec.train.schedule)); `planned` is
+ * the run's planned number of steps (a completed run's totalSteps).
+ */
+export function runConvergence(
+  run: { status: 'completed' | 'diverged'; totalSteps: number; epochs: Curve; divergence?: { step: number } | null },
+  opts: { drops?: readonly number[]; rule?: ConvergenceRule } = {},
+): RunConvergence {
+  const rule = opts.rule ?? CONVERGENCE_RULE;
+  const T = run.totalSteps;
+  if (run.status === 'diverged') {
+    return { status: 'diverged', steps: T, windows: [], moreSteps: null, reason: `diverged at step ${run.divergence?.step ?? T}` };
+  }
+  const W = rule.window * T;
+  const windows: WindowCheck[] = [];
+  const judge = (name: string, end: number, withLoss: boolean) => {
+    const from = end - W;
+    const now = trend(run.epochs, from, end);
+    const prev = trend(run.epochs, from - W, from);
+    const evaluations = now.n;
+    const why: string[] = [];
+    let moreSteps: number | null = 0;
+    const add = (est: number | null) => {
+      moreSteps = moreSteps === null || est === null ? null : Math.max(moreSteps, est);
+    };
+    if (evaluations < rule.minEvaluations || !Number.isFinite(now.accuracyRise)) {
+      why.push(`${evaluations} evaluation${evaluations === 1 ? '' : 's'} in the window, fewer than ${rule.minEvaluations}`);
+      // Too short to tell: the run needs enough steps for the window to hold
+      // minEvaluations epoch ends (the window's first value included).
+      const perEpoch = run.epochs[0]?.step ?? T;
+      add(Math.max(0, Math.ceil(((rule.minEvaluations - 1) * perEpoch) / rule.window) - T));
+    } else {
+      if (withLoss && now.lossFall > rule.maxLossFall) {
+        why.push(`the training loss still fell ${now.lossFall.toFixed(3)} nats (limit ${rule.maxLossFall})`);
+        add(moreStepsFromTrend(prev.lossFall, now.lossFall, rule.maxLossFall, W));
+      }
+      if (now.accuracyRise > rule.maxAccuracyRise && !(now.accuracyRise < rule.significance * now.accuracyRiseError)) {
+        why.push(`the test accuracy still rose ${pts(now.accuracyRise)} ± ${pts(now.accuracyRiseError)} (flat: ≤ ${pts(rule.maxAccuracyRise)} or < ${rule.significance} standard errors)`);
+        add(moreStepsFromTrend(prev.accuracyRise, now.accuracyRise, rule.maxAccuracyRise, W));
+      }
+    }
+    const ok = why.length === 0;
+    windows.push({
+      name,
+      from: Math.round(from),
+      to: Math.round(end),
+      evaluations,
+      lossFall: withLoss && Number.isFinite(now.lossFall) ? now.lossFall : null,
+      accuracyRise: now.accuracyRise,
+      accuracyRiseError: now.accuracyRiseError,
+      ok,
+      why: ok ? '' : `${name}: ${why.join(', and ')}`,
+      moreSteps: ok ? null : moreSteps,
+    });
+  };
+  for (const d of opts.drops ?? []) judge(`before the drop at ${Math.round(100 * d)}%`, d * T, false);
+  judge('over the last fifth', T, true);
+  const failed = windows.filter((w) => !w.ok);
+  if (!failed.length) {
+    const end = windows[windows.length - 1];
+    return {
+      status: 'converged',
+      steps: T,
+      windows,
+      moreSteps: null,
+      reason: `converged in ${T} steps (last fifth: loss fell ${end.lossFall!.toFixed(3)} nats, test accuracy rose ${pts(end.accuracyRise)})`,
+    };
+  }
+  // A window before a drop that needs k more steps needs them before the
+  // drop: the run, whose drop sits at a fraction d, then needs k / d more.
+  const estimates = failed.map((w) => {
+    if (w.moreSteps === null) return null;
+    const d = w.to / T;
+    return Math.ceil(w.moreSteps / d);
+  });
+  const moreSteps = estimates.some((e) => e === null) ? null : Math.max(...(estimates as number[]));
+  const hint = moreSteps === null ? 'the trend does not slow, so no estimate (at least a doubling)' : `the measured trend suggests about ${moreSteps} more steps`;
+  return { status: 'not converged', steps: T, windows, moreSteps, reason: `not converged after ${T} steps: ${failed.map((w) => w.why).join('; ')}; ${hint}` };
+}
+
+/** Settled: converged, or diverged (no longer training would change that). */
+export function isSettled(c: Pick<RunConvergence, 'status'>): boolean {
+  return c.status !== 'not converged';
+}
+
+/**
+ * The first step at which the test accuracy reaches `target`, interpolated
+ * linearly between the epoch ends around the crossing (from step 0 at the
+ * first epoch's value, the first evaluation being the earliest we know);
+ * null if it never does.
+ */
+export function stepsToReach(epochs: readonly Pick<EpochRecord, 'step' | 'testAccuracy'>[], target: number): number | null {
+  for (let i = 0; i < epochs.length; i++) {
+    const e = epochs[i];
+    if (e.testAccuracy < target) continue;
+    if (i === 0) return e.step;
+    const p = epochs[i - 1];
+    return p.step + ((target - p.testAccuracy) / (e.testAccuracy - p.testAccuracy)) * (e.step - p.step);
+  }
+  return null;
+}
