@@ -280,3 +280,25 @@ describe('toTensors', () => {
     assert.throws(() => toTensors(b, ds.shape, 2), /label 2/);
   });
 });
+
+describe('downsample', () => {
+  it('averages each factor×factor block per channel, and checks its factor', async () => {
+    const { downsample } = await import('../../lib/src/data');
+    // Two 4×4 images with 2 channels: pixel value = 100·image + 10·y + x, channel 1 its negative.
+    const images = new Float32Array(2 * 4 * 4 * 2);
+    for (let i = 0; i < 2; i++) for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) {
+      const v = 100 * i + 10 * y + x;
+      images[((i * 4 + y) * 4 + x) * 2] = v;
+      images[((i * 4 + y) * 4 + x) * 2 + 1] = -v;
+    }
+    const ds = { name: 't', split: 'train' as const, images, labels: new Uint8Array([0, 1]), count: 2, shape: [4, 4, 2] as [number, number, number], numClasses: 2, classNames: ['a', 'b'] };
+    const d = downsample(ds, 2);
+    assert.deepEqual(d.shape, [2, 2, 2]);
+    // Block (0,0) of image 0: mean of 0, 1, 10, 11 = 5.5; block (1,1) of image 1: mean of 122, 123, 132, 133 = 127.5.
+    assert.deepEqual(Array.from(d.images.subarray(0, 2)), [5.5, -5.5]);
+    assert.deepEqual(Array.from(d.images.subarray(14, 16)), [127.5, -127.5]);
+    assert.equal(downsample(ds, 1), ds);
+    assert.throws(() => downsample(ds, 3), /not multiples of the factor 3/);
+    assert.throws(() => downsample(ds, 0), /positive integer/);
+  });
+});

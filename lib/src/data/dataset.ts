@@ -202,6 +202,36 @@ export function subset(ds: Dataset, n: number, rng?: Rng): Dataset {
 }
 
 /**
+ * Averages each `factor`×`factor` block of pixels (per channel): a 28×28
+ * image becomes 14×14 at factor 2. Four times fewer pixels make every
+ * convolution about four times cheaper, which is what lets the quick
+ * profile train its runs to convergence on 2 cores. The height and width
+ * must be multiples of the factor.
+ */
+export function downsample(ds: Dataset, factor: number): Dataset {
+  if (!Number.isInteger(factor) || factor < 1) throw new Error(`downsample: factor must be a positive integer, got ${factor}`);
+  if (factor === 1) return ds;
+  const [h, w, c] = ds.shape;
+  if (h % factor || w % factor) throw new Error(`downsample: ${ds.name} images are ${h}×${w}, not multiples of the factor ${factor}`);
+  const oh = h / factor;
+  const ow = w / factor;
+  const out = new Float32Array(ds.count * oh * ow * c);
+  const scale = 1 / (factor * factor);
+  for (let i = 0; i < ds.count; i++) {
+    const src = i * h * w * c;
+    const dst = i * oh * ow * c;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const o = dst + (Math.floor(y / factor) * ow + Math.floor(x / factor)) * c;
+        const p = src + (y * w + x) * c;
+        for (let k = 0; k < c; k++) out[o + k] += ds.images[p + k] * scale;
+      }
+    }
+  }
+  return { ...ds, images: out, shape: [oh, ow, c] };
+}
+
+/**
  * The indices `subset` takes, sorted ascending. Exposed so a script can pick
  * the same examples from raw label bytes without building a Dataset.
  */

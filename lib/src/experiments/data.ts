@@ -2,7 +2,7 @@
  * Datasets as a run config names them, loaded once per process: a notebook
  * that trains twenty models on the same subset reads it once.
  */
-import { channelStats, Dataset, loadCifar10, loadFashionMnist, normalize, subset } from '../data';
+import { channelStats, Dataset, downsample, loadCifar10, loadFashionMnist, normalize, subset } from '../data';
 import { canonicalJson } from '../store';
 import { Rng } from '../util/rng';
 
@@ -12,6 +12,8 @@ export interface DataSpec {
   trainSize?: number;
   testSize?: number;
   seed?: number;
+  /** Average each factor×factor block of pixels (2: 28×28 → 14×14); full resolution if omitted. */
+  downsample?: number;
   /** Where the files are; the loaders' defaults if omitted. */
   dir?: string;
 }
@@ -30,6 +32,10 @@ export function loadData(spec: DataSpec): { train: Dataset; test: Dataset } {
   let test = load({ split: 'test', dir: spec.dir });
   if (spec.trainSize !== undefined && spec.trainSize < train.count) train = subset(train, spec.trainSize, rng);
   if (spec.testSize !== undefined && spec.testSize < test.count) test = subset(test, spec.testSize, rng);
+  if (spec.downsample !== undefined) {
+    train = downsample(train, spec.downsample);
+    test = downsample(test, spec.downsample);
+  }
   const stats = channelStats(train);
   const data = { train: normalize(train, stats), test: normalize(test, stats) };
   cache.set(key, data);
