@@ -1,7 +1,7 @@
 """Executes notebooks headless through the real tslab kernel (the project's
 bnlab-tslab kernelspec in .venv), the way the report and the tests do.
 
-    .venv/bin/python scripts/execute_notebooks.py [--profile smoke|quick|paper]
+    .venv/bin/python scripts/execute_notebooks.py [--profile smoke|quick|long|paper]
         [--out DIR] [--timeout SECONDS] [NOTEBOOK ...]
 
 With no notebook named, every notebooks/*.ipynb runs. The profile reaches
@@ -62,7 +62,7 @@ def error_message(cell, exc):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebooks", nargs="*")
-    ap.add_argument("--profile", default=os.environ.get("BNLAB_PROFILE", "quick"), choices=["smoke", "quick", "paper"])
+    ap.add_argument("--profile", default=os.environ.get("BNLAB_PROFILE", "quick"), choices=["smoke", "quick", "long", "paper"])
     ap.add_argument("--out", default=str(ROOT / "report" / "build" / "notebooks"))
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     args = ap.parse_args()

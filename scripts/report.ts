@@ -4,7 +4,7 @@
  * otherwise), reusing the run store, then export the static HTML report to
  * report/.
  *
- *   npm run report [-- --profile smoke|quick|paper] [-- NOTEBOOK ...]
+ *   npm run report [-- --profile smoke|quick|long|paper] [-- NOTEBOOK ...]
  *
  * The terminal shows which notebook runs, each training run's progress (the
  * runs append it to BNLAB_PROGRESS_FILE, since a headless notebook's outputs
@@ -27,10 +27,10 @@ function parseArgs(argv: string[]): { profile: string; notebooks: string[] } {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--profile') profile = argv[++i] ?? '';
     else if (argv[i].startsWith('--profile=')) profile = argv[i].slice(10);
-    else if (argv[i].startsWith('-')) throw new Error(`unknown option ${argv[i]} (usage: npm run report [-- --profile smoke|quick|paper] [-- NOTEBOOK ...])`);
+    else if (argv[i].startsWith('-')) throw new Error(`unknown option ${argv[i]} (usage: npm run report [-- --profile smoke|quick|long|paper] [-- NOTEBOOK ...])`);
     else notebooks.push(argv[i]);
   }
-  if (!['smoke', 'quick', 'paper'].includes(profile)) throw new Error(`--profile must be smoke, quick or paper, got ${profile}`);
+  if (!['smoke', 'quick', 'long', 'paper'].includes(profile)) throw new Error(`--profile must be smoke, quick, long or paper, got ${profile}`);
   return { profile, notebooks };
 }
 

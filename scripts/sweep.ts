@@ -64,7 +64,7 @@ interface Args {
   parallelism?: number;
 }
 
-const USAGE = 'usage: npm run sweep -- <grid> [--profile smoke|quick|paper] [--workers N | --shard i/n | --slurm … | --status | --resubmit-failed | --kubernetes --image IMG | --list] (see scripts/sweep.ts)';
+const USAGE = 'usage: npm run sweep -- <grid> [--profile smoke|quick|long|paper] [--workers N | --shard i/n | --slurm … | --status | --resubmit-failed | --kubernetes --image IMG | --list] (see scripts/sweep.ts)';
 
 function positiveInt(flag: string, v: string | undefined): number {
   const n = Number(v);

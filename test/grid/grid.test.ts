@@ -25,6 +25,11 @@ const small = {
 };
 
 describe('grid expansion', () => {
+  it('a per-profile axis without long gives long quick\'s values', () => {
+    const def = parseGrid({ ...small, axes: { norm: ['batch'], learningRate: [0.1], seed: { smoke: [1], quick: [2, 3], paper: [4] } } });
+    assert.deepEqual(expandGrid(def, { profile: 'long' }).map((r) => r.point.seed), [2, 3]);
+  });
+
   it('expands products in order, last axis fastest, with per-profile values', () => {
     const def = parseGrid(small);
     const quick = expandGrid(def, { profile: 'quick' });
@@ -76,7 +81,8 @@ describe('grid expansion', () => {
       [{ ...small, axes: { norm: ['layer'], learningRate: [0.1], seed: [1] } }, /norm: "layer" is not one of batch, none, final-only/],
       [{ ...small, axes: { norm: ['batch'], learningRate: [], seed: [1] } }, /axis learningRate must be a non-empty list/],
       [{ ...small, axes: { norm: ['batch'], learningRate: [0.1, 0.1], seed: [1] } }, /repeats a value/],
-      [{ ...small, axes: { norm: ['batch'], learningRate: [0.1], seed: { smoke: [1], quick: [1] } } }, /per-profile values need exactly smoke, quick, paper/],
+      [{ ...small, axes: { norm: ['batch'], learningRate: [0.1], seed: { smoke: [1], quick: [1] } } }, /per-profile values need smoke, quick, paper \(and optionally long\)/],
+      [{ ...small, axes: { norm: ['batch'], learningRate: [0.1], seed: { smoke: [1], quick: [1], paper: [1], huge: [1] } } }, /not huge/],
     ];
     for (const [value, message] of bad) assert.throws(() => parseGrid(value, 'grids/x.json'), (e: Error) => e.message.startsWith('grid grids/x.json: ') && message.test(e.message), JSON.stringify(value));
     assert.throws(() => expandGrid(parseGrid({ ...small, axes: { 'model.dpeth': [8], norm: ['batch'], learningRate: [0.1], seed: [1] } }), { profile: 'smoke' }), /the base setting has no model\.dpeth/);
@@ -92,9 +98,9 @@ describe('grid expansion', () => {
     cleanup();
   });
 
-  it('the shipped grids parse; RQ1\'s has the paper profile\'s 6 rates x 2 norms x 5 seeds plus no BN\'s extra rate', () => {
+  it('the shipped grids parse; RQ1\'s has the paper profile\'s 6 rates x 2 norms x 5 seeds plus no BN\'s extra rate, and a budget per rate', () => {
     for (const f of fs.readdirSync(GRIDS).filter((x) => x.endsWith('.json'))) {
-      for (const profile of ['smoke', 'quick', 'paper'] as const) assert.ok(readGrid(path.join(GRIDS, f), profile).runs.length > 0, f);
+      for (const profile of ['smoke', 'quick', 'long', 'paper'] as const) assert.ok(readGrid(path.join(GRIDS, f), profile).runs.length > 0, f);
     }
     const rq1 = readGrid(path.join(GRIDS, 'rq1-lr-sweep.json'), 'paper');
     assert.equal(rq1.runs.length, (6 + 7) * 5);
@@ -102,11 +108,16 @@ describe('grid expansion', () => {
     assert.equal(readGrid(path.join(GRIDS, 'depth-lr.json'), 'smoke').runs.length, 8);
     // Every profile's grid has every Fig. 1 seed at every point: after a sweep, RQ1 trains nothing,
     // whichever rate turns out to be no BN's best.
-    for (const profile of ['smoke', 'quick', 'paper'] as const) {
+    const points = { smoke: 8, quick: 8, long: 10, paper: 13 };
+    for (const profile of ['smoke', 'quick', 'long', 'paper'] as const) {
       const g = readGrid('rq1-lr-sweep', profile);
       assert.deepEqual(gridValues(g, 'seed'), lrSweepBase(profile).seeds, profile);
-      assert.equal(g.runs.length, 13 * lrSweepBase(profile).seeds.length, profile);
+      assert.equal(g.runs.length, points[profile] * lrSweepBase(profile).seeds.length, profile);
     }
+    // Each run trains for its rate's budget: longer at smaller rates.
+    const quick = readGrid('rq1-lr-sweep', 'quick');
+    const epochsAt = (lr: number) => quick.runs.find((r) => r.point.learningRate === lr)!.spec.train.epochs;
+    assert.deepEqual([0.1, 0.03, 0.01, 0.003].map(epochsAt), [20, 37, 64, 100]);
   });
 });
 

@@ -32,7 +32,7 @@ import type { RunSpec } from '../store';
 
 export type AxisValue = number | string | boolean;
 /** An axis's values: one list for every profile, or a list per profile. */
-export type AxisValues = readonly AxisValue[] | Readonly<Record<ProfileName, readonly AxisValue[]>>;
+export type AxisValues = readonly AxisValue[] | Readonly<Record<Exclude<ProfileName, 'long'>, readonly AxisValue[]> & { long?: readonly AxisValue[] }>;
 export type GridAxes = Readonly<Record<string, AxisValues>>;
 
 export interface GridDefinition {
@@ -125,10 +125,11 @@ export function parseGrid(value: unknown, source = '(inline)'): GridDefinition {
     for (const r of required) if (!(r in p)) throw new GridError(source, `${where} has no axis ${r}; base ${base} needs ${required.join(', ')}`);
     for (const [axis, v] of Object.entries(p)) {
       if (isPlainObject(v)) {
-        const missing = PROFILES.filter((pr) => !(pr in v));
+        // `long` may be left out: it then takes quick's values (as byProfile does).
+        const missing = PROFILES.filter((pr) => pr !== 'long' && !(pr in v));
         const extra = Object.keys(v).filter((k) => !(PROFILES as readonly string[]).includes(k));
-        if (missing.length || extra.length) throw new GridError(source, `${where}.${axis}: per-profile values need exactly ${PROFILES.join(', ')}${extra.length ? `, not ${extra.join(', ')}` : ''}`);
-        for (const pr of PROFILES) checkValues(source, axis, v[pr], ` (${pr})`);
+        if (missing.length || extra.length) throw new GridError(source, `${where}.${axis}: per-profile values need ${PROFILES.filter((pr) => pr !== 'long').join(', ')} (and optionally long)${extra.length ? `, not ${extra.join(', ')}` : ''}`);
+        for (const pr of PROFILES) if (pr in v) checkValues(source, axis, v[pr], ` (${pr})`);
       } else checkValues(source, axis, v, '');
     }
     if (p.norm !== undefined) {
@@ -158,8 +159,9 @@ export function readGridFile(file: string): GridDefinition {
 /** All values of an axis in one profile (every profile's, in order, when `profile` is null). */
 function valuesFor(v: AxisValues, profile: ProfileName | null): readonly AxisValue[] {
   if (Array.isArray(v)) return v;
-  const per = v as Record<ProfileName, readonly AxisValue[]>;
-  return profile ? per[profile] : PROFILES.flatMap((p) => per[p]);
+  const per = v as Partial<Record<ProfileName, readonly AxisValue[]>>;
+  const of = (p: ProfileName) => per[p] ?? (p === 'long' ? per.quick! : []);
+  return profile ? of(profile) : PROFILES.flatMap(of);
 }
 
 function cartesian(axes: [string, readonly AxisValue[]][]): Record<string, AxisValue>[] {
