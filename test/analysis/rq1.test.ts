@@ -68,7 +68,7 @@ describe('rq1 matched learning rates', () => {
     assert.equal(g.decidable, true);
     close(g.gap!, -0.01, 1e-12, 'gap');
     const diverged = rq1.matchedGap(paperLike(), 0.01);
-    assert.deepEqual(diverged, { lr: 0.01, bn: 0.915, noBn: null, gap: null, decidable: false });
+    assert.deepEqual(diverged, { lr: 0.01, bn: 0.915, noBn: null, gap: null, decidable: false, converged: true });
     const atChance = rq1.matchedGap([row('batch', 0.0001, 0.11), row('none', 0.0001, 0.1)], 0.0001);
     assert.equal(atChance.decidable, false);
     assert.equal(rq1.matchedGap([], 0.1).decidable, false);
@@ -153,6 +153,34 @@ describe('rq1 verdict', () => {
     assert.equal(rq1.rq1Verdict([]).pass, null);
   });
 
+  it('inconclusive, never not reproduced, when a run a check reads has not converged; the note names it and its suggested steps', () => {
+    // BN clearly better at the matched rate would fail check 3, but those runs are still climbing.
+    const rows = paperLike().map((r) => (r.learningRate === 0.0001 ? row(r.norm, 0.0001, r.norm === 'batch' ? 0.86 : r.testAccuracy, 1, 'not converged') : r));
+    const v = rq1.rq1Verdict(rows);
+    assert.equal(v.checks.matched, null);
+    assert.equal(v.pass, null);
+    assert.equal(v.converged, false);
+    assert.match(v.note, /have not converged: BN at lr 0.0001, seed 1 \(100 steps, about 50 more suggested\); no BN at lr 0.0001, seed 1/);
+    // An unconverged run at a rate no check reads changes nothing.
+    const elsewhere = paperLike().map((r) => (r.norm === 'batch' && r.learningRate === 0.003 ? row('batch', 0.003, 0.905, 1, 'not converged') : r));
+    const w = rq1.rq1Verdict(elsewhere);
+    assert.deepEqual([w.pass, w.converged], [true, true]);
+    assert.deepEqual(w.steps, { min: 100, max: 100 });
+  });
+
+  it('matchedVerdict: a rate counts only when its runs converged; a failing rate that counts is not reproduced', () => {
+    const rows = paperLike();
+    const pending = rows.map((r) => (r.norm === 'none' && r.learningRate === 0.001 ? row('none', 0.001, 0.85, 1, 'not converged') : r));
+    const p = rq1.matchedVerdict(rq1.matchedGaps(pending, [0.0001, 0.001]), 0.02, pending);
+    assert.deepEqual([p.pass, p.converged], [null, false]);
+    assert.match(p.note, /lr 0.001: does not count \(not every run converged/);
+    const failing = pending.map((r) => (r.norm === 'batch' && r.learningRate === 0.0001 ? row('batch', 0.0001, 0.9) : r));
+    assert.equal(rq1.matchedVerdict(rq1.matchedGaps(failing, [0.0001, 0.001]), 0.02, failing).pass, false);
+    const ok = rq1.matchedVerdict(rq1.matchedGaps(rows, [0.0001, 0.001]), 0.02, rows);
+    assert.deepEqual([ok.pass, ok.converged], [true, true]);
+    assert.match(ok.note, /Every run at these rates converged/);
+  });
+
   it('the paper column quotes Fig. 1', () => {
     assert.match(rq1.paperText(), /BN at lr 0.1 ≈ 93.0%.*no BN at 1e-4 ≈ 82.0%/);
   });
@@ -209,9 +237,9 @@ describe('rq1 Fig. 1 curves', () => {
   it('settingText says what our setting is and what the paper\'s was', () => {
     assert.equal(
       rq1.settingText(lrSweepBase('quick')),
-      'Ours: ResNet-20 (width 16) on 4,000 training / 1,000 test fashion-mnist images, 3 epochs at batch 128, sweep on seed 1, Fig. 1 configurations over seeds 1, 2. Paper: ResNet-110 on CIFAR-10, trained to convergence, 5 runs.',
+      'Ours: ResNet-14 (width 8) on 2,000 training / 1,000 test fashion-mnist images downsampled 2×, 20 epochs at lr ≥ 0.1, growing as (0.1/lr)^0.5 up to 100 at batch 128, sweep on seed 1, Fig. 1 configurations over seeds 1, 2. Paper: ResNet-110 on CIFAR-10, trained to convergence, 5 runs.',
     );
-    assert.match(rq1.settingText(lrSweepBase('paper')), /ResNet-110 \(width 16\) on all cifar10 images, 160 epochs at batch 128 with augmentation/);
+    assert.match(rq1.settingText(lrSweepBase('paper')), /ResNet-110 \(width 16\) on all cifar10 images, 160 epochs at lr ≥ 0.1, growing as \(0.1\/lr\)\^0.5 up to 640 at batch 128 with augmentation/);
     assert.match(rq1.settingText(lrSweepBase('paper'), [1, 2, 3, 4, 5]), /sweep on seeds 1, 2, 3, 4, 5, Fig\. 1 configurations over seeds 1, 2, 3, 4, 5\./);
   });
 });

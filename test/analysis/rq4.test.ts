@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { sweepRow, SweepRow } from '../../lib/src/analysis/sweep';
+import { SweepRow } from '../../lib/src/analysis/sweep';
+import { sweepRowOf } from './helpers';
 import {
   dotChart,
   NormSummary,
@@ -16,13 +17,7 @@ import { renderSvg } from '../../lib/src/charts';
 import { markTexts, countMarks } from '../charts/svg';
 
 type Norm = SweepRow['norm'];
-const run = (norm: Norm, learningRate: number, acc: number | null, seed = 1): SweepRow =>
-  sweepRow(
-    { norm, learningRate, seed },
-    acc === null
-      ? { status: 'diverged', final: null, divergence: { step: 3, loss: Infinity, reason: 'x' } }
-      : { status: 'completed', final: { testAccuracy: acc, trainAccuracy: acc, testLoss: 1, trainLoss: 1 }, divergence: null },
-  );
+const run = sweepRowOf;
 
 // A sweep shaped like the paper's: no BN diverges above 0.003, final-only above 0.03, BN nowhere.
 const sweep: SweepRow[] = [
@@ -89,6 +84,20 @@ describe('RQ4: the verdict', () => {
     assert.deepEqual(v.accuracy, { none: 0.82, 'final-only': 0.9, batch: 0.93 });
     assert.ok(v.shareStandardError > 0 && v.shareStandardError < 1);
     assert.match(v.reason, /in \[0\.4, 0\.9\]/);
+  });
+
+  it('with the rows: says whether the runs it reads converged, and is inconclusive when one of them has not', () => {
+    const v = rq4Verdict(summarize(sweep), undefined, 1000, sweep);
+    assert.deepEqual([v.pass, v.converged], [true, true]);
+    assert.deepEqual(v.steps, { min: 100, max: 100 });
+    // final-only's best rate (0.01) still climbing:
+    const pending = sweep.map((r) => (r.norm === 'final-only' && r.learningRate === 0.01 ? sweepRowOf('final-only', 0.01, 0.9, 1, 'not converged') : r));
+    const p = rq4Verdict(summarize(pending), undefined, 1000, pending);
+    assert.deepEqual([p.pass, p.converged], [null, false]);
+    assert.match(p.reason, /have not converged: final-only BN at lr 0.01, seed 1 \(100 steps, about 50 more suggested\)/);
+    // a rate it does not read (final-only at 0.0001) changes nothing
+    const elsewhere = sweep.map((r) => (r.norm === 'final-only' && r.learningRate === 0.0001 ? sweepRowOf('final-only', 0.0001, 0.8, 1, 'not converged') : r));
+    assert.equal(rq4Verdict(summarize(elsewhere), undefined, 1000, elsewhere).pass, true);
   });
 
   it('not reproduced when the share leaves the band, either way', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sweep } from '../../lib/src/analysis';
-import { lrSweepBase, PROFILES } from '../../lib/src/experiments';
+import { budgetEpochs, lrSweepBase, PROFILES } from '../../lib/src/experiments';
 import { canonicalJson } from '../../lib/src/store';
 import { sweepRowOf } from './helpers';
 
@@ -15,25 +15,25 @@ const paperLike: sweep.SweepRow[] = [
 ];
 
 describe('sweep: run specs', () => {
-  it('is the shared base with only norm, learning rate and seed set, for every profile and norm', () => {
+  it('is the shared base with only norm, learning rate, seed and the rate\'s budget set, for every profile and norm', () => {
     for (const profile of PROFILES) {
       const base = lrSweepBase(profile);
       for (const norm of ['batch', 'none', 'final-only'] as const) {
         const s = sweep.sweepSpec(base, { norm, learningRate: 0.003, seed: 2 });
         assert.deepEqual(s.data, base.data);
         assert.deepEqual(s.model, { ...base.model, norm, seed: 2 });
-        assert.deepEqual(s.train, { ...base.train, learningRate: 0.003, seed: 2 });
+        assert.deepEqual(s.train, { ...base.train, epochs: budgetEpochs(base.budget, 0.003), learningRate: 0.003, seed: 2 });
       }
     }
   });
 
-  it('keys exactly as the RQ1 and RQ4 specs did before they were merged (the store keys on everything but the label)', () => {
+  it('keys as both notebooks build it: the base spread, then the budget, norm, learning rate and seed (the store keys on everything but the label)', () => {
     for (const profile of PROFILES) {
       const base = lrSweepBase(profile);
       for (const norm of ['batch', 'none', 'final-only'] as const) {
         const { label, ...keyed } = sweep.sweepSpec(base, { norm, learningRate: 0.01, seed: 1 });
         // How both notebooks built it: the base's objects spread, then norm/learningRate and seed.
-        const before = { data: base.data, model: { ...base.model, norm, seed: 1 }, train: { ...base.train, learningRate: 0.01, seed: 1 } };
+        const before = { data: base.data, model: { ...base.model, norm, seed: 1 }, train: { ...base.train, epochs: budgetEpochs(base.budget, 0.01), learningRate: 0.01, seed: 1 } };
         assert.equal(JSON.stringify(keyed), JSON.stringify(before));
         assert.equal(canonicalJson(keyed), canonicalJson(before));
         assert.equal(label, `${sweep.NORM_LABEL[norm]}, lr 0.01, seed 1`);
@@ -46,17 +46,18 @@ describe('sweep: rows and rate points', () => {
   it('a run becomes a row; a diverged run has no accuracy', () => {
     const p = { norm: 'none' as const, learningRate: 0.1, seed: 1 };
     assert.deepEqual(sweep.sweepRow(p, { status: 'diverged', final: null, divergence: { step: 5, loss: 1e4, reason: 'loss' } }), {
-      ...p, model: 'no BN', diverged: true, testAccuracy: null, trainAccuracy: null, divergedAtStep: 5,
+      ...p, model: 'no BN', diverged: true, testAccuracy: null, trainAccuracy: null, divergedAtStep: 5, convergence: 'diverged', steps: null, moreSteps: null,
     });
     const done = sweep.sweepRow({ ...p, norm: 'final-only' }, { status: 'completed', final: { testAccuracy: 0.8, trainAccuracy: 0.85, testLoss: 0.5, trainLoss: 0.4 }, divergence: null });
     assert.deepEqual([done.model, done.testAccuracy, done.trainAccuracy, done.diverged, done.divergedAtStep], ['final-only BN', 0.8, 0.85, false, null]);
+    assert.equal(done.convergence, null, 'without its curves a run is not judged');
   });
 
   it('one diverged seed makes a rate unstable; the mean is over the seeds that completed; a run listed twice counts once', () => {
     const rows = [row('batch', 0.1, 0.9, 1), row('batch', 0.1, null, 2), row('batch', 0.03, 0.8, 1), row('batch', 0.03, 0.7, 2), row('batch', 0.03, 0.7, 2)];
     const pts = sweep.ratePoints(rows);
     assert.equal(pts.length, 2);
-    assert.deepEqual(pts.find((p) => p.learningRate === 0.1), { norm: 'batch', learningRate: 0.1, runs: 2, divergedRuns: 1, meanTestAccuracy: 0.9 });
+    assert.deepEqual(pts.find((p) => p.learningRate === 0.1), { norm: 'batch', learningRate: 0.1, runs: 2, divergedRuns: 1, meanTestAccuracy: 0.9, unsettledRuns: 0, steps: { min: 100, max: 100 } });
     const p003 = pts.find((p) => p.learningRate === 0.03)!;
     assert.equal(p003.runs, 2);
     assert.ok(Math.abs(p003.meanTestAccuracy! - 0.75) < 1e-12);
@@ -82,7 +83,7 @@ describe('sweep: stable and best rates', () => {
   });
 
   it('bestStableRate: the most accurate stable rate; bestCompletedRate: the most accurate rate that did not diverge, learned or not', () => {
-    assert.deepEqual(sweep.bestStableRate(paperLike, 'none'), { norm: 'none', learningRate: 0.0001, runs: 1, divergedRuns: 0, meanTestAccuracy: 0.82 });
+    assert.deepEqual(sweep.bestStableRate(paperLike, 'none'), { norm: 'none', learningRate: 0.0001, runs: 1, divergedRuns: 0, meanTestAccuracy: 0.82, unsettledRuns: 0, steps: { min: 100, max: 100 } });
     assert.equal(sweep.bestCompletedRate(paperLike, 'final-only')!.learningRate, 0.01);
     const atChance = [row('none', 0.1, null), row('none', 0.01, 0.12), row('none', 0.001, 0.14)];
     assert.equal(sweep.bestStableRate(atChance, 'none'), null);

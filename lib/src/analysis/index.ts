@@ -1,6 +1,7 @@
 // One namespace per research question (bn.rq1.rq1Verdict(...), …), and the
 // learning-rate sweep RQ1 and RQ4 share (bn.sweep.sweepSpec(...), …).
 export * as sweep from './sweep';
+export * as convergence from './convergence';
 export * as rq1 from './rq1';
 export * as rq2 from './rq2';
 export * as rq3 from './rq3';

@@ -10,12 +10,13 @@
 import { Batch, Dataset, toTensors } from '../data';
 import { DataSpec, loadData } from '../experiments/data';
 import type { TrainSummary } from '../experiments/runs';
-import type { SweepBase } from '../experiments/sweep';
+import type { EpochBudget, SweepBase } from '../experiments/sweep';
 import { PAPER } from '../findings/paper';
 import { record } from '../instrument/hooks';
 import { buildModel, Model, ModelOptions, Norm } from '../models';
 import { Rng } from '../util/rng';
-import { bestCompletedRate, bestStableRate, DEFAULT_LEARNED_ABOVE, largestStableLearningRate, NORM_LABEL, NormLabel, RatePoint, ratePoints, SweepRow } from './sweep';
+import { stepsToReach } from './convergence';
+import { bestCompletedRate, bestStableRate, DEFAULT_LEARNED_ABOVE, isSettledPoint, largestStableLearningRate, NORM_LABEL, NormLabel, RatePoint, ratePoints, stepRange, SweepRow, unconvergedText } from './sweep';
 
 export type Rq1Norm = 'batch' | 'none';
 
@@ -89,6 +90,8 @@ export type MatchedGap = {
    * nothing.
    */
   decidable: boolean;
+  /** Every run of both models at this rate converged (analysis/convergence): only then does the gap count. */
+  converged: boolean;
 };
 
 export function matchedGap(rows: readonly SweepRow[], lr: number, learnedAbove = DEFAULT_LEARNED_ABOVE): MatchedGap {
@@ -99,7 +102,8 @@ export function matchedGap(rows: readonly SweepRow[], lr: number, learnedAbove =
   const bn = b && b.divergedRuns === 0 ? b.meanTestAccuracy : null;
   const noBn = n && n.divergedRuns === 0 ? n.meanTestAccuracy : null;
   const decidable = bn !== null && noBn !== null && (bn > learnedAbove || noBn > learnedAbove);
-  return { lr, bn, noBn, gap: decidable ? bn! - noBn! : null, decidable };
+  const converged = !!b && !!n && isSettledPoint(b) && isSettledPoint(n);
+  return { lr, bn, noBn, gap: decidable ? bn! - noBn! : null, decidable, converged };
 }
 
 /** The gaps at the given rates (default: every rate both models ran), smallest rate first. */
@@ -142,6 +146,14 @@ export interface Rq1Verdict {
   best: { bn: RatePoint | null; noBn: RatePoint | null };
   matched: MatchedGap | null;
   checks: { ratio: boolean | null; best: boolean | null; matched: boolean | null };
+  /**
+   * Every run the verdict rests on converged or diverged (true), or some
+   * did not converge (false; the checks that rest on them count as
+   * undecided); null when no run was judged.
+   */
+  converged: boolean | null;
+  /** The fewest and most steps of the runs it rests on. */
+  steps: { min: number; max: number } | null;
   /** The rule in words, with its numbers (the finding's `threshold`). */
   threshold: string;
   /** Every number the verdict rests on, in one paragraph (the finding's `note`). */
@@ -152,14 +164,15 @@ export interface Rq1Verdict {
 const EPS = 1e-9;
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
-const points = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)} points`;
+const points_ = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)} points`;
 const lrText = (x: number | null) => (x === null ? 'none' : String(x));
 
 export function thresholdText(rule: Rq1Rule): string {
   return (
     `reproduced if BN's largest stable lr ≥ ${rule.lrRatioAtLeast}× no BN's AND BN's best test accuracy > no BN's ` +
     `AND at the lowest lr both ran (and one learned) BN − no BN ≤ ${(100 * rule.matchedMargin).toFixed(0)} points; ` +
-    `stable = no seed diverged and mean test accuracy > ${rule.learnedAbove}; inconclusive if a model is stable at no lr or no matched lr is decidable`
+    `stable = no seed diverged and mean test accuracy > ${rule.learnedAbove}; ` +
+    `inconclusive if a model is stable at no lr, no matched lr is decidable, or a run a check reads has not converged (nor diverged)`
   );
 }
 
@@ -177,48 +190,106 @@ export function rq1Verdict(rows: readonly SweepRow[], rule: Rq1Rule = DEFAULT_RU
   const bestNoBn = bestStableRate(rows, 'none', rule.learnedAbove);
   const matched = lowestMatched(rows, rule.learnedAbove);
   const ratio = lrBn !== null && lrNoBn !== null ? lrBn / lrNoBn : null;
-  const checks = {
+  const points = ratePoints(rows);
+  // What each check reads: the ratio, every rate of a model from its largest
+  // stable one up (stable there, unstable above); the best accuracy, each
+  // model's best rate; the matched check, both models at the matched rate.
+  const reads = {
+    ratio: points.filter((p) => (p.norm === 'batch' && lrBn !== null && p.learningRate >= lrBn) || (p.norm === 'none' && lrNoBn !== null && p.learningRate >= lrNoBn)),
+    best: [bestBn, bestNoBn].filter((p): p is RatePoint => p !== null),
+    matched: matched ? points.filter((p) => p.learningRate === matched.lr && (p.norm === 'batch' || p.norm === 'none')) : [],
+  };
+  const settled = (ps: readonly RatePoint[]) => ps.every(isSettledPoint);
+  const raw = {
     ratio: ratio === null ? null : ratio >= rule.lrRatioAtLeast * (1 - EPS),
     best: bestBn && bestNoBn ? bestBn.meanTestAccuracy! > bestNoBn.meanTestAccuracy! : null,
     matched: matched ? matched.gap! <= rule.matchedMargin + EPS : null,
   };
+  const checks = {
+    ratio: settled(reads.ratio) ? raw.ratio : null,
+    best: settled(reads.best) ? raw.best : null,
+    matched: settled(reads.matched) ? raw.matched : null,
+  };
   const undecided = checks.ratio === null || checks.best === null || checks.matched === null;
   const pass = undecided ? null : checks.ratio! && checks.best! && checks.matched!;
+  const read = [...reads.ratio, ...reads.best, ...reads.matched];
+  const readRows = rows.filter((r) => read.some((p) => p.norm === r.norm && p.learningRate === r.learningRate));
+  const unconverged = unconvergedText(rows, read);
+  const converged = readRows.length ? unconverged.length === 0 : null;
   const why: string[] = [];
   if (lrBn === null) why.push('BN learned at no learning rate');
   if (lrNoBn === null) why.push('no BN learned at no learning rate');
   if (!matched) why.push('at no learning rate did both models complete with at least one of them learning');
+  if (unconverged.length) why.push(`runs the checks read have not converged: ${unconverged.join('; ')}`);
   const note = [
-    `Largest stable lr: BN ${lrText(lrBn)}, no BN ${lrText(lrNoBn)}${ratio !== null ? ` (ratio ${+ratio.toPrecision(3)}×, ${checks.ratio ? 'passes' : 'fails'} ≥ ${rule.lrRatioAtLeast}×)` : ''}.`,
+    `Largest stable lr: BN ${lrText(lrBn)}, no BN ${lrText(lrNoBn)}${ratio !== null ? ` (ratio ${+ratio.toPrecision(3)}×, ${raw.ratio ? 'passes' : 'fails'} ≥ ${rule.lrRatioAtLeast}×)` : ''}.`,
     `Best test accuracy: BN ${pct(bestBn?.meanTestAccuracy)} at lr ${lrText(bestBn?.learningRate ?? null)}, no BN ${pct(bestNoBn?.meanTestAccuracy)} at lr ${lrText(bestNoBn?.learningRate ?? null)}` +
-      (checks.best === null ? '.' : ` (${checks.best ? 'BN better' : 'BN not better'}).`),
+      (raw.best === null ? '.' : ` (${raw.best ? 'BN better' : 'BN not better'}).`),
     matched
-      ? `At lr ${matched.lr} (the lowest both ran): BN ${pct(matched.bn)}, no BN ${pct(matched.noBn)}, BN − no BN ${points(matched.gap!)} (${checks.matched ? 'within' : 'beyond'} ${(100 * rule.matchedMargin).toFixed(0)} points).`
+      ? `At lr ${matched.lr} (the lowest both ran): BN ${pct(matched.bn)}, no BN ${pct(matched.noBn)}, BN − no BN ${points_(matched.gap!)} (${raw.matched ? 'within' : 'beyond'} ${(100 * rule.matchedMargin).toFixed(0)} points).`
       : '',
+    converged ? 'Every run these checks read converged or diverged.' : '',
     why.length ? `Inconclusive: ${why.join('; ')}${ratio === null ? ' (so the value is 0: there is no ratio)' : ''}.` : '',
   ]
     .filter(Boolean)
     .join(' ');
-  return { pass, ratio, value: ratio ?? 0, largestStable: { bn: lrBn, noBn: lrNoBn }, best: { bn: bestBn, noBn: bestNoBn }, matched, checks, threshold: thresholdText(rule), note };
+  return {
+    pass,
+    ratio,
+    value: ratio ?? 0,
+    largestStable: { bn: lrBn, noBn: lrNoBn },
+    best: { bn: bestBn, noBn: bestNoBn },
+    matched,
+    checks,
+    converged,
+    steps: stepRange(readRows),
+    threshold: thresholdText(rule),
+    note,
+  };
 }
 
 /**
- * The matched-rate check on its own, at the given rates (e.g. 1e-4 and
- * 1e-3): passes when BN − no BN ≤ margin at every decidable rate;
- * inconclusive when none is decidable. `worstGap` is the largest decidable
- * gap (NaN if none); `value`, for the finding, is always finite: the worst
- * decidable gap, else the largest gap where both at least completed (both
- * near chance: it decides nothing, the verdict says so), else 0.
+ * The matched-rate check on its own, at the given rates (e.g. 0.01 and
+ * 0.003): a rate counts when both models completed, one learned, and every
+ * run of both at that rate converged. Not reproduced when BN − no BN >
+ * margin at a rate that counts; reproduced when at least one rate counts,
+ * all that count pass, and no rate has runs that have not converged;
+ * inconclusive otherwise. `worstGap` is the largest gap among the
+ * rates that count (NaN if none); `value`, for the finding, is always
+ * finite: that gap, else the largest gap where both at least completed
+ * (it decides nothing, the verdict says so), else 0.
  */
-export function matchedVerdict(gaps: readonly MatchedGap[], margin: number): { pass: boolean | null; worstGap: number; value: number; note: string } {
-  const ok = gaps.filter((g) => g.decidable);
-  const worstGap = ok.length ? Math.max(...ok.map((g) => g.gap!)) : NaN;
+export function matchedVerdict(
+  gaps: readonly MatchedGap[],
+  margin: number,
+  rows: readonly SweepRow[] = [],
+): { pass: boolean | null; worstGap: number; value: number; converged: boolean | null; steps: { min: number; max: number } | null; note: string } {
+  const counts = gaps.filter((g) => g.decidable && g.converged);
+  const worstGap = counts.length ? Math.max(...counts.map((g) => g.gap!)) : NaN;
   const raw = gaps.filter((g) => g.bn !== null && g.noBn !== null).map((g) => g.bn! - g.noBn!);
-  const value = ok.length ? worstGap : raw.length ? Math.max(...raw) : 0;
+  const value = counts.length ? worstGap : raw.length ? Math.max(...raw) : 0;
+  const fails = counts.some((g) => g.gap! > margin + EPS);
+  // A rate whose runs are still changing may yet become decidable, or change its gap: it blocks "reproduced".
+  const pending = gaps.some((g) => !g.converged);
+  const pass = fails ? false : counts.length === 0 || pending ? null : true;
+  const at = gaps.flatMap((g) => (['batch', 'none'] as const).map((norm) => ({ norm, learningRate: g.lr })));
+  const readRows = rows.filter((r) => at.some((p) => p.norm === r.norm && p.learningRate === r.learningRate));
+  const unconverged = unconvergedText(rows, at);
   const note = gaps
-    .map((g) => (g.decidable ? `lr ${g.lr}: BN ${pct(g.bn)}, no BN ${pct(g.noBn)} (${points(g.gap!)})` : `lr ${g.lr}: not decidable (BN ${pct(g.bn)}, no BN ${pct(g.noBn)})`))
+    .map((g) =>
+      g.decidable && g.converged
+        ? `lr ${g.lr}: BN ${pct(g.bn)}, no BN ${pct(g.noBn)} (${points_(g.gap!)})`
+        : `lr ${g.lr}: does not count (${g.decidable ? 'not every run converged' : 'not decidable'}; BN ${pct(g.bn)}, no BN ${pct(g.noBn)})`,
+    )
     .join('; ');
-  return { pass: ok.length ? worstGap <= margin + EPS : null, worstGap, value, note: note + '.' };
+  return {
+    pass,
+    worstGap,
+    value,
+    converged: readRows.length ? unconverged.length === 0 : null,
+    steps: stepRange(readRows),
+    note: note + '.' + (unconverged.length ? ` Not converged: ${unconverged.join('; ')}.` : readRows.length ? ' Every run at these rates converged.' : ''),
+  };
 }
 
 /** The paper's Fig. 1 numbers, as the finding's `paper` column. */
@@ -337,10 +408,16 @@ export function settingText(base: SweepBase, sweepSeeds: readonly number[] = [ba
   const images = d.trainSize !== undefined ? `${d.trainSize.toLocaleString('en')} training / ${(d.testSize ?? 0).toLocaleString('en')} test` : 'all';
   const seeds = (s: readonly number[]) => `seed${s.length === 1 ? '' : 's'} ${s.join(', ')}`;
   return (
-    `Ours: ResNet-${m.depth} (width ${m.width}) on ${images} ${d.dataset} images, ${base.train.epochs} epoch${base.train.epochs === 1 ? '' : 's'} at batch ${base.train.batchSize}` +
+    `Ours: ResNet-${m.depth} (width ${m.width}) on ${images} ${d.dataset} images${d.downsample ? ` downsampled ${d.downsample}×` : ''}, ${budgetText(base.budget)} at batch ${base.train.batchSize}` +
     `${base.train.augment ? ' with augmentation' : ''}, sweep on ${seeds(sweepSeeds)}, Fig. 1 configurations over ${seeds(fig1Seeds)}. ` +
     `Paper: ResNet-110 on CIFAR-10, trained to convergence, 5 runs.`
   );
+}
+
+/** A budget in words: "30 epochs at lr ≥ 0.1, growing as (0.1/lr)^0.5 up to 60". */
+export function budgetText(b: EpochBudget): string {
+  const e = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
+  return b.growth === 0 || b.maxEpochs === b.epochs ? e(b.epochs) : `${e(b.epochs)} at lr ≥ ${b.atRate}, growing as (${b.atRate}/lr)^${b.growth} up to ${b.maxEpochs}`;
 }
 
 // ---------------------------------------------------------------------------
@@ -581,4 +658,81 @@ export function rounded(rows: readonly object[], digits = 3): Record<string, unk
       Object.entries(r).map(([k, v]) => [k, typeof v === 'number' && Number.isFinite(v) && v !== 0 ? +v.toPrecision(digits) : v]),
     ),
   );
+}
+
+// ---------------------------------------------------------------------------
+// Faster convergence: steps to a fixed test accuracy
+
+export interface SpeedRule {
+  /** The target: this fraction of the lower of the two models' final mean test accuracies, so both reach it. */
+  targetFraction: number;
+  /** BN's mean steps to the target ÷ no BN's must be at most this, with every BN seed faster than every no-BN seed. */
+  maxRatio: number;
+}
+
+export const DEFAULT_SPEED_RULE: SpeedRule = { targetFraction: 0.9, maxRatio: 0.75 };
+
+/** One run's test accuracy at each epoch end, with its steps to the target (for the chart and the table). */
+export type SpeedRun = { model: 'BN' | 'no BN'; learningRate: number; seed: number; result: { epochs: readonly Pick<TrainSummary['epochs'][number], 'step' | 'testAccuracy'>[] }; convergence: SweepRow['convergence'] };
+
+export interface SpeedVerdict {
+  pass: boolean | null;
+  target: number | null;
+  /** Per run: steps to the target (null: never reached). */
+  runs: { model: 'BN' | 'no BN'; learningRate: number; seed: number; stepsToTarget: number | null }[];
+  /** Mean steps to the target, BN ÷ no BN (0 when undefined: the verdict is then inconclusive). */
+  value: number;
+  converged: boolean | null;
+  threshold: string;
+  note: string;
+}
+
+/** Rows for the chart: test accuracy against steps, per run. */
+export function speedCurveRows(runs: readonly SpeedRun[]): { config: string; model: string; seed: number; step: number; testAccuracy: number }[] {
+  return runs.flatMap((r) => r.result.epochs.map((e) => ({ config: `${r.model}, lr ${r.learningRate}`, model: r.model, seed: r.seed, step: e.step, testAccuracy: e.testAccuracy })));
+}
+
+/**
+ * "BN converges faster": BN at its largest stable rate against no BN at its
+ * best rate, over seeds, in steps to a test accuracy both reach (the rule's
+ * fraction of the lower final mean accuracy). Reproduced when BN's mean is
+ * at most `maxRatio` × no BN's and every BN seed is faster than every no-BN
+ * seed; not reproduced when BN's mean is no smaller than no BN's;
+ * inconclusive otherwise, or when a run has not converged (its final
+ * accuracy, and so the target, is not settled) or never reaches the target.
+ */
+export function speedVerdict(bnRuns: readonly SpeedRun[], noBnRuns: readonly SpeedRun[], rule: SpeedRule = DEFAULT_SPEED_RULE): SpeedVerdict {
+  const threshold =
+    `target = ${rule.targetFraction} × the lower final mean test accuracy of the two; reproduced if BN's mean steps to it ≤ ${rule.maxRatio} × no BN's and every BN seed is faster than every no-BN seed; ` +
+    `not reproduced if BN's mean is no smaller; inconclusive otherwise, or if a run has not converged`;
+  const finalAcc = (rs: readonly SpeedRun[]) => {
+    const a = rs.map((r) => r.result.epochs[r.result.epochs.length - 1]?.testAccuracy).filter((x): x is number => Number.isFinite(x));
+    return a.length === rs.length && a.length ? a.reduce((s, x) => s + x, 0) / a.length : null;
+  };
+  const accBn = finalAcc(bnRuns);
+  const accNoBn = finalAcc(noBnRuns);
+  const all = [...bnRuns, ...noBnRuns];
+  const converged = all.length ? all.every((r) => r.convergence === 'converged') : null;
+  if (accBn === null || accNoBn === null) {
+    return { pass: null, target: null, runs: [], value: 0, converged, threshold, note: 'Inconclusive: a model has no completed run to compare.' };
+  }
+  const target = rule.targetFraction * Math.min(accBn, accNoBn);
+  const runs = all.map((r) => ({ model: r.model, learningRate: r.learningRate, seed: r.seed, stepsToTarget: stepsToReach(r.result.epochs, target) }));
+  const steps = (m: 'BN' | 'no BN') => runs.filter((r) => r.model === m).map((r) => r.stepsToTarget);
+  const sb = steps('BN');
+  const sn = steps('no BN');
+  const reached = [...sb, ...sn].every((x) => x !== null);
+  const mean = (v: (number | null)[]) => (v as number[]).reduce((s, x) => s + x, 0) / v.length;
+  const ratio = reached ? mean(sb) / mean(sn) : null;
+  const separated = reached && Math.max(...(sb as number[])) < Math.min(...(sn as number[]));
+  const decided = converged === true && ratio !== null;
+  const pass = !decided ? null : ratio! <= rule.maxRatio && separated ? true : ratio! >= 1 ? false : null;
+  const fmtSteps = (v: (number | null)[]) => v.map((x) => (x === null ? 'never' : String(Math.round(x)))).join(', ');
+  const unconv = all.filter((r) => r.convergence !== 'converged').map((r) => `${r.model} lr ${r.learningRate} seed ${r.seed} (${r.convergence ?? 'not judged'})`);
+  const note =
+    `Target ${pct(target)} (${rule.targetFraction} × min(BN ${pct(accBn)}, no BN ${pct(accNoBn)})). Steps to it: BN at lr ${bnRuns[0].learningRate} ${fmtSteps(sb)}; no BN at lr ${noBnRuns[0].learningRate} ${fmtSteps(sn)}` +
+    (ratio !== null ? `; mean ratio ${ratio.toFixed(2)}${separated ? ', every BN seed faster' : ', the seeds overlap'}.` : '.') +
+    (unconv.length ? ` Inconclusive: not converged: ${unconv.join('; ')}.` : '') +
+    (!reached ? ' Inconclusive: a run never reached the target.' : '');
+  return { pass, target, runs, value: ratio ?? 0, converged, threshold, note };
 }

@@ -10,7 +10,7 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { assemble, BaseChartOptions, colorScale, Json, notReference, project, Row } from '../charts/common';
-import { bestCompletedRate, DEFAULT_LEARNED_ABOVE, largestStableLearningRate, ratePoints, SweepPoint, SweepRow } from './sweep';
+import { bestCompletedRate, DEFAULT_LEARNED_ABOVE, largestStableLearningRate, ratePoints, stepRange, SweepPoint, SweepRow, unconvergedText } from './sweep';
 
 export type Rq4Norm = 'none' | 'final-only' | 'batch';
 
@@ -134,6 +134,14 @@ export interface Rq4Verdict {
   lrAtMostBatch: boolean | null;
   /** One sentence: which checks passed, or why it cannot be decided. */
   reason: string;
+  /**
+   * With the sweep's rows: every run the verdict reads (each model at its
+   * best rate and at every rate from its largest stable one up) converged
+   * or diverged; null without rows.
+   */
+  converged: boolean | null;
+  /** The fewest and most steps of those runs; null without rows. */
+  steps: { min: number; max: number } | null;
 }
 
 const pctPoints = (x: number) => `${(100 * x).toFixed(1)} points`;
@@ -144,14 +152,32 @@ const pctPoints = (x: number) => `${(100 * x).toFixed(1)} points`;
  * Inconclusive when a model has no usable run, BN has no stable rate, or
  * BN's gain over no BN is below `minGain`.
  */
-export function rq4Verdict(summaries: readonly NormSummary[], rule: Rq4Rule = DEFAULT_RULE, testCount?: number): Rq4Verdict {
+export function rq4Verdict(summaries: readonly NormSummary[], rule: Rq4Rule = DEFAULT_RULE, testCount?: number, rows?: readonly SweepRow[]): Rq4Verdict {
+  const v = shareVerdict(summaries, rule, testCount);
+  if (!rows) return v;
+  // What the verdict reads: each model's best rate (its accuracy) and every
+  // rate from its largest stable one up (stable there, unstable above).
+  const reads = summaries.flatMap((s) =>
+    rows
+      .filter((r) => r.norm === s.norm && (r.learningRate === s.bestLearningRate || (s.largestStableLearningRate !== null && r.learningRate >= s.largestStableLearningRate)))
+      .map((r) => ({ norm: r.norm, learningRate: r.learningRate })),
+  );
+  const readRows = rows.filter((r) => reads.some((p) => p.norm === r.norm && p.learningRate === r.learningRate));
+  const unconverged = unconvergedText(rows, reads);
+  const converged = readRows.length ? unconverged.length === 0 : null;
+  const steps = stepRange(readRows);
+  if (!unconverged.length) return { ...v, converged, steps };
+  return { ...v, pass: null, converged, steps, reason: `inconclusive: runs the verdict reads have not converged: ${unconverged.join('; ')} (had they, ${v.reason})` };
+}
+
+function shareVerdict(summaries: readonly NormSummary[], rule: Rq4Rule, testCount?: number): Rq4Verdict {
   if (rule.shareBand.length !== 2 || !(rule.shareBand[0] <= rule.shareBand[1])) throw new Error(`rq4Verdict: shareBand must be [lo, hi] with lo ≤ hi, got ${JSON.stringify(rule.shareBand)}`);
   const by = (n: Rq4Norm) => summaries.find((s) => s.norm === n);
   const none = by('none');
   const fin = by('final-only');
   const bat = by('batch');
   const accuracy = { none: none?.bestTestAccuracy ?? null, 'final-only': fin?.bestTestAccuracy ?? null, batch: bat?.bestTestAccuracy ?? null };
-  const base = { accuracy, shareStandardError: NaN, shareInBand: null, lrAboveNone: null, lrAtMostBatch: null };
+  const base = { accuracy, shareStandardError: NaN, shareInBand: null, lrAboveNone: null, lrAtMostBatch: null, converged: null, steps: null };
   const undecided = (reason: string, share = NaN, gain = NaN, se = NaN): Rq4Verdict => ({ ...base, pass: null, share, gain, shareStandardError: se, reason });
   if (!none || !fin || !bat) return undecided('the sweep lacks one of the three models');
   if (none.bestTestAccuracy === null || fin.bestTestAccuracy === null || bat.bestTestAccuracy === null) {
@@ -172,7 +198,7 @@ export function rq4Verdict(summaries: readonly NormSummary[], rule: Rq4Rule = DE
     `final-only's largest stable lr ${finLr ?? 'none'} ${lrAboveNone ? '>' : 'not >'} no BN's ${none.largestStableLearningRate ?? 'none'}`,
     `and ${lrAtMostBatch ? '≤' : 'not ≤'} BN's ${bat.largestStableLearningRate}`,
   ];
-  return { pass, share, gain, accuracy, shareStandardError: se, shareInBand, lrAboveNone, lrAtMostBatch, reason: checks.join('; ') };
+  return { pass, share, gain, accuracy, shareStandardError: se, shareInBand, lrAboveNone, lrAtMostBatch, reason: checks.join('; '), converged: null, steps: null };
 }
 
 // ---------------------------------------------------------------------------

@@ -6,8 +6,10 @@
  * RQ1 sweeps 'batch' and 'none', RQ4 adds 'final-only'.
  */
 import type { TrainRunSpec, TrainSummary } from '../experiments/runs';
-import type { SweepBase } from '../experiments/sweep';
+import { budgetEpochs, SweepBase } from '../experiments/sweep';
 import type { Norm } from '../models';
+import type { LrSchedule } from '../train/schedule';
+import { ConvergenceRule, ConvergenceStatus, runConvergence, scheduleDrops } from './convergence';
 
 /** Chance is 0.1 on ten classes; a rate must beat this mean test accuracy to count as having learned. */
 export const DEFAULT_LEARNED_ABOVE = 0.2;
@@ -37,7 +39,7 @@ export function sweepSpec(base: SweepBase, p: SweepPoint): TrainRunSpec {
     label: `${NORM_LABEL[p.norm]}, lr ${p.learningRate}, seed ${p.seed}`,
     data: base.data,
     model: { ...base.model, norm: p.norm, seed: p.seed },
-    train: { ...base.train, learningRate: p.learningRate, seed: p.seed },
+    train: { ...base.train, epochs: budgetEpochs(base.budget, p.learningRate), learningRate: p.learningRate, seed: p.seed },
   };
 }
 
@@ -57,11 +59,30 @@ export type SweepRow<N extends Norm = Norm> = {
   trainAccuracy: number | null;
   /** The step at which a diverged run passed the divergence loss. */
   divergedAtStep: number | null;
+  /** By the convergence rule (analysis/convergence); null when the row was made without the run's curves. */
+  convergence: ConvergenceStatus | null;
+  /** The steps the run trained (a diverged run's, where it stopped); null without its curves. */
+  steps: number | null;
+  /** For a run that has not converged, the steps its trend suggests it still needs (null: no estimate). */
+  moreSteps: number | null;
 };
 
-export function sweepRow<N extends Norm>(p: SweepPoint<N>, result: Pick<TrainSummary, 'status' | 'final' | 'divergence'>): SweepRow<N> {
+/**
+ * A run as a row. With the run's curves (a TrainSummary) the row says
+ * whether it converged, by `rule` and the drops of `schedule` (the base's);
+ * without them, `convergence` is null: not judged.
+ */
+export function sweepRow<N extends Norm>(
+  p: SweepPoint<N>,
+  result: Pick<TrainSummary, 'status' | 'final' | 'divergence'> & Partial<Pick<TrainSummary, 'epochs' | 'totalSteps'>>,
+  opts: { schedule?: LrSchedule; rule?: ConvergenceRule } = {},
+): SweepRow<N> {
   const diverged = result.status === 'diverged';
   const final = diverged ? null : result.final;
+  const c =
+    result.epochs && result.totalSteps !== undefined
+      ? runConvergence({ status: result.status, totalSteps: result.totalSteps, epochs: result.epochs, divergence: result.divergence }, { drops: scheduleDrops(opts.schedule), rule: opts.rule })
+      : null;
   return {
     norm: p.norm,
     model: NORM_LABEL[p.norm] as NormLabel<N>,
@@ -71,6 +92,9 @@ export function sweepRow<N extends Norm>(p: SweepPoint<N>, result: Pick<TrainSum
     testAccuracy: final ? final.testAccuracy : null,
     trainAccuracy: final ? final.trainAccuracy : null,
     divergedAtStep: result.divergence?.step ?? null,
+    convergence: c ? c.status : diverged ? 'diverged' : null,
+    steps: c ? c.steps : null,
+    moreSteps: c ? c.moreSteps : null,
   };
 }
 
@@ -99,6 +123,15 @@ export interface RatePoint<N extends Norm = Norm> {
   divergedRuns: number;
   /** Mean final test accuracy over the seeds that completed; null if none did. */
   meanTestAccuracy: number | null;
+  /** Runs not settled by the convergence rule: not converged, or not judged (no curves). */
+  unsettledRuns: number;
+  /** The fewest and most steps its runs trained; null without curves. */
+  steps: { min: number; max: number } | null;
+}
+
+/** Every run converged or diverged: a comparison may rest on this point. */
+export function isSettledPoint(p: Pick<RatePoint, 'unsettledRuns'>): boolean {
+  return p.unsettledRuns === 0;
 }
 
 /**
@@ -121,6 +154,8 @@ export function ratePoints<N extends Norm>(rows: readonly SweepRow<N>[]): RatePo
       runs: g.length,
       divergedRuns: g.filter((r) => r.diverged).length,
       meanTestAccuracy: acc.length ? acc.reduce((s, a) => s + a, 0) / acc.length : null,
+      unsettledRuns: g.filter((r) => r.convergence === null || r.convergence === 'not converged').length,
+      steps: stepRange(g),
     };
   });
 }
@@ -167,3 +202,45 @@ export function bestStableRate<N extends Norm>(rows: readonly SweepRow<N>[], nor
 export function bestCompletedRate<N extends Norm>(rows: readonly SweepRow<N>[], norm: N): RatePoint<N> | null {
   return mostAccurate(ratePoints(rows).filter((p) => p.norm === norm && isCompleted(p)));
 }
+
+/** The fewest and most steps of some runs (rows without curves are left out); null when none has a count. */
+export function stepRange(rows: readonly Pick<SweepRow, 'steps'>[]): { min: number; max: number } | null {
+  const steps = rows.map((r) => r.steps).filter((n): n is number => n !== null);
+  return steps.length ? { min: Math.min(...steps), max: Math.max(...steps) } : null;
+}
+
+/** Per (model, learning rate): how many runs converged, diverged or did not converge, in how many steps, and what the others' trends suggest. */
+export function convergenceTable(rows: readonly SweepRow[]): { model: string; 'learning rate': number; runs: number; converged: number; diverged: number; 'not converged': number; steps: string; 'more steps suggested': string }[] {
+  const groups = new Map<string, SweepRow[]>();
+  for (const r of distinctRuns(rows)) {
+    const k = `${r.model}\u0000${r.learningRate}`;
+    groups.set(k, [...(groups.get(k) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    const not = g.filter((r) => r.convergence === 'not converged' || r.convergence === null);
+    const range = stepRange(g);
+    return {
+      model: g[0].model,
+      'learning rate': g[0].learningRate,
+      runs: g.length,
+      converged: g.filter((r) => r.convergence === 'converged').length,
+      diverged: g.filter((r) => r.convergence === 'diverged').length,
+      'not converged': not.length,
+      steps: range ? (range.min === range.max ? String(range.max) : `${range.min}–${range.max}`) : '—',
+      'more steps suggested': not.length ? not.map((r) => (r.moreSteps === null ? 'no estimate' : `~${r.moreSteps}`)).join(', ') : '',
+    };
+  });
+}
+
+/** The runs at these (norm, rate) points that have not converged, in words: which seed, and how many more steps its trend suggests. */
+export function unconvergedText(rows: readonly SweepRow[], points: readonly { norm: Norm; learningRate: number }[]): string[] {
+  const out: string[] = [];
+  for (const r of rows) {
+    if (!points.some((p) => p.norm === r.norm && p.learningRate === r.learningRate)) continue;
+    if (r.convergence === 'converged' || r.convergence === 'diverged') continue;
+    const more = r.convergence === null ? 'not judged: no curves' : r.moreSteps === null ? `${r.steps} steps, trend not slowing` : `${r.steps} steps, about ${r.moreSteps} more suggested`;
+    out.push(`${r.model} at lr ${r.learningRate}, seed ${r.seed} (${more})`);
+  }
+  return out;
+}
+
