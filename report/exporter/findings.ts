@@ -4,22 +4,14 @@
  * executed notebooks, and their HTML: a card where the notebook shows one,
  * and the rows of the index's findings table.
  */
+import { convergedText, formatValue, stepBudgetText, VERDICTS, type Finding as LibFinding, type StepBudget, type Verdict } from '../../lib/src/findings/schema';
 import { escapeHtml } from './sanitize';
 
-export type Verdict = 'reproduced' | 'not reproduced' | 'inconclusive';
-export const VERDICTS: readonly Verdict[] = ['reproduced', 'not reproduced', 'inconclusive'];
+export { formatValue, VERDICTS, type Verdict };
 
-export interface Finding {
-  rq: string;
-  notebook: string;
-  claim: string;
-  metric: string;
-  /** null when the notebook's number was not finite (JSON has no NaN). */
+/** A finding as read back: lib's, except that a value that was not finite arrives as null (JSON has no NaN). */
+export interface Finding extends Omit<LibFinding, 'value'> {
   value: number | null;
-  threshold: string;
-  verdict: Verdict;
-  paper?: string;
-  note?: string;
 }
 
 /** A finding as placed in the report: which page, which anchor. */
@@ -40,10 +32,18 @@ export interface FindingRecord {
   value: number | null;
   threshold: string;
   verdict: Verdict;
+  converged: boolean | null;
+  stepBudget: StepBudget | null;
   notebook: string;
 }
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined);
+
+function budgetOf(v: unknown): StepBudget | null {
+  if (!v || typeof v !== 'object') return null;
+  const { min, max } = v as Record<string, unknown>;
+  return typeof min === 'number' && typeof max === 'number' && Number.isFinite(min) && Number.isFinite(max) ? { min, max } : null;
+}
 
 /** Reads one finding output (object or its JSON text); fills what is missing and says so in `problem`. */
 export function parseFinding(data: unknown, notebook: string): { finding: Finding; problem?: string } | null {
@@ -72,17 +72,13 @@ export function parseFinding(data: unknown, notebook: string): { finding: Findin
     value,
     threshold: str(o.threshold) ?? '',
     verdict,
+    // Findings from before these fields say nothing about convergence: null, as for a measurement.
+    converged: typeof o.converged === 'boolean' ? o.converged : null,
+    stepBudget: budgetOf(o.stepBudget),
     ...(str(o.paper) !== undefined ? { paper: str(o.paper) } : {}),
     ...(str(o.note) !== undefined ? { note: str(o.note) } : {}),
   };
   return { finding, problem: problems.length ? problems.join('; ') : undefined };
-}
-
-/** Our number as the notebooks print it (lib/src/findings: 4 significant digits, exponent when tiny or huge). */
-export function formatValue(v: number | null): string {
-  if (v === null || !Number.isFinite(v)) return v === null ? '—' : String(v);
-  const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : String(+v.toPrecision(4));
 }
 
 // Marks every font has (DejaVu included), unlike the emoji the notebooks print.
@@ -101,8 +97,9 @@ export function findingCard(f: PlacedFinding): string {
   return [
     `<div class="finding ${verdictClass(f.verdict)}" id="${escapeHtml(f.anchor)}">`,
     `<p class="finding-head"><strong>${escapeHtml(f.rq)}</strong> ${verdictBadge(f.verdict)} <span class="claim">${escapeHtml(f.claim)}</span></p>`,
-    '<table class="finding-numbers"><thead><tr><th>measured</th><th>ours</th><th>rule</th><th>paper</th></tr></thead>',
-    `<tbody><tr><td>${escapeHtml(f.metric)}</td><td class="num">${escapeHtml(formatValue(f.value))}</td><td>${escapeHtml(f.threshold)}</td><td>${escapeHtml(f.paper ?? '—')}</td></tr></tbody></table>`,
+    '<table class="finding-numbers"><thead><tr><th>measured</th><th>ours</th><th>rule</th><th>paper</th><th>converged</th><th>steps</th></tr></thead>',
+    `<tbody><tr><td>${escapeHtml(f.metric)}</td><td class="num">${escapeHtml(formatValue(f.value))}</td><td>${escapeHtml(f.threshold)}</td><td>${escapeHtml(f.paper ?? '—')}</td>` +
+      `<td>${escapeHtml(convergedText(f.converged))}</td><td class="steps">${escapeHtml(stepBudgetText(f.stepBudget))}</td></tr></tbody></table>`,
     f.note ? `<p class="note">${escapeHtml(f.note)}</p>` : '',
     f.problem ? `<p class="problem">This finding output was malformed: ${escapeHtml(f.problem)}.</p>` : '',
     '</div>',
@@ -110,5 +107,5 @@ export function findingCard(f: PlacedFinding): string {
 }
 
 export function toRecord(f: Finding): FindingRecord {
-  return { rq: f.rq, claim: f.claim, metric: f.metric, value: f.value, threshold: f.threshold, verdict: f.verdict, notebook: f.notebook };
+  return { rq: f.rq, claim: f.claim, metric: f.metric, value: f.value, threshold: f.threshold, verdict: f.verdict, converged: f.converged, stepBudget: f.stepBudget, notebook: f.notebook };
 }

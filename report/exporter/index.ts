@@ -3,7 +3,7 @@
  *
  *   out/index.html        paper, findings table, reproducibility
  *   out/<notebook>.html   one page per notebook
- *   out/findings.json     [{ rq, claim, metric, value, threshold, verdict, notebook }]
+ *   out/findings.json     [{ rq, claim, metric, value, threshold, verdict, converged, stepBudget, notebook }]
  *   out/grids/            the experiment grids the notebooks read (notebooks/grids/*.json)
  *   out/assets/           report.css, vega.js (Vega 5 + Vega-Lite 5 browser builds),
  *                         katex.min.css and fonts/*.woff2 (math is typeset at export)

@@ -6,6 +6,7 @@
  * JSON specs. A Content-Security-Policy allows exactly those.
  */
 import crypto from 'node:crypto';
+import { convergedText, stepBudgetText } from '../../lib/src/findings/schema';
 import { formatValue, verdictBadge, verdictClass, type PlacedFinding, type Verdict } from './findings';
 import type { Environment } from './environment';
 import type { RenderedNotebook } from './render';
@@ -181,7 +182,7 @@ function findingsTable(notebooks: RenderedNotebook[], env: Environment): string 
     if (nb.findings.length === 0) {
       const err = env.runs.find((r) => r.name === nb.name)?.error;
       rows.push(
-        `<tr class="verdict-missing"><td><a href="${page}">${escapeHtml(nb.name)}</a></td><td colspan="2"><a href="${page}">${nb.title}</a>: no finding in the executed notebook${err ? ` (it stopped with an error: ${escapeHtml(err)})` : ''}.</td><td><span class="badge verdict-missing">no finding</span></td></tr>`,
+        `<tr class="verdict-missing"><td><a href="${page}">${escapeHtml(nb.name)}</a></td><td colspan="4"><a href="${page}">${nb.title}</a>: no finding in the executed notebook${err ? ` (it stopped with an error: ${escapeHtml(err)})` : ''}.</td><td><span class="badge verdict-missing">no finding</span></td></tr>`,
       );
       continue;
     }
@@ -189,7 +190,7 @@ function findingsTable(notebooks: RenderedNotebook[], env: Environment): string 
   }
   return [
     '<table class="findings">',
-    '<thead><tr><th scope="col">RQ</th><th scope="col">The paper’s claim</th><th scope="col">Measured</th><th scope="col">Verdict</th></tr></thead>',
+    '<thead><tr><th scope="col">RQ</th><th scope="col">The paper’s claim</th><th scope="col">Measured</th><th scope="col" title="every training run the finding rests on converged (or diverged), by the stated convergence rule; — where no training is involved">Converged</th><th scope="col" title="the training steps of the runs it rests on">Steps</th><th scope="col">Verdict</th></tr></thead>',
     '<tbody>',
     ...rows,
     '</tbody></table>',
@@ -208,7 +209,7 @@ function findingRow(f: PlacedFinding): string {
     f.paper ? `<br><span class="paper">paper: ${escapeHtml(f.paper)}</span>` : '',
     details ? `<details class="more"><summary>${f.note ? 'rule and notes' : 'rule'}</summary>${details}</details>` : '',
   ].join('');
-  return `<tr class="${verdictClass(f.verdict)}"><td><a href="${escapeHtml(f.page)}"><strong>${escapeHtml(f.rq)}</strong></a></td><td>${escapeHtml(f.claim)}</td><td>${measured}</td><td><a href="${href}">${verdictBadge(f.verdict)}</a></td></tr>`;
+  return `<tr class="${verdictClass(f.verdict)}"><td><a href="${escapeHtml(f.page)}"><strong>${escapeHtml(f.rq)}</strong></a></td><td>${escapeHtml(f.claim)}</td><td>${measured}</td><td class="converged">${escapeHtml(convergedText(f.converged))}</td><td class="num">${escapeHtml(stepBudgetText(f.stepBudget))}</td><td><a href="${href}">${verdictBadge(f.verdict)}</a></td></tr>`;
 }
 
 function verdictSummary(findings: PlacedFinding[]): string {

@@ -10,9 +10,9 @@ describe('findings', () => {
   });
 
   it('renders a one-row table whose cells survive pipes and line breaks', () => {
-    const md = findingMarkdown({ rq: 'RQ9', notebook: 'x', claim: 'A claim.', metric: 'ratio |a|/|b|', value: 0.000012, threshold: 'ratio ≥ 10\nand more', verdict: 'not reproduced' });
+    const md = findingMarkdown({ rq: 'RQ9', notebook: 'x', claim: 'A claim.', metric: 'ratio |a|/|b|', value: 0.000012, threshold: 'ratio ≥ 10\nand more', verdict: 'not reproduced', converged: false, stepBudget: { min: 450, max: 1800 } });
     const row = md.split('\n').find((l) => l.startsWith('| ratio'))!;
-    assert.equal(row, '| ratio \\|a\\|/\\|b\\| | 1.20e-5 | ratio ≥ 10 and more | — |');
+    assert.equal(row, '| ratio \\|a\\|/\\|b\\| | 1.20e-5 | ratio ≥ 10 and more | — | no | 450–1,800 |');
     assert.match(md, /^\*\*RQ9 verdict: ❌ not reproduced\.\*\* A claim\./);
   });
 

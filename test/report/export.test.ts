@@ -244,13 +244,15 @@ describe('report export', () => {
         value: 0.123456,
         threshold: 'reproduced if > 0.05',
         verdict: 'reproduced',
+        converged: true,
+        stepBudget: { min: 450, max: 900 },
         notebook: 'rq1-fixture',
       },
-      { rq: 'RQ2', claim: 'Gradients grow with depth without BN.', metric: 'gradient spread ratio', value: 250000, threshold: 'reproduced if > 10', verdict: 'inconclusive', notebook: 'rq2-fixture' },
+      { rq: 'RQ2', claim: 'Gradients grow with depth without BN.', metric: 'gradient spread ratio', value: 250000, threshold: 'reproduced if > 10', verdict: 'inconclusive', converged: null, stepBudget: null, notebook: 'rq2-fixture' },
     ]);
     const card = document(pages['rq1-fixture.html'], 'finding-rq1');
     assert.match(attr(card, 'class')!, /verdict-reproduced/);
-    assert.deepEqual(byTag(card, 'td').map(text), ['test accuracy gain of BN at lr 0.1', '0.1235', 'reproduced if > 0.05', '≈ 0.12 (Fig. 1)']);
+    assert.deepEqual(byTag(card, 'td').map(text), ['test accuracy gain of BN at lr 0.1', '0.1235', 'reproduced if > 0.05', '≈ 0.12 (Fig. 1)', 'yes', '450–900']);
     assert.equal(text(byClass(card, 'note')), 'Fashion-MNIST subset, <img src=x onerror=alert(1)>');
     // The split finding is one card, and its markdown stand-in is not shown again.
     assert.equal(byClass(pages['rq2-fixture.html'], 'finding').length, 1);
@@ -263,7 +265,9 @@ describe('report export', () => {
     assert.match(text(byTag(rows[0], 'td')[1]), /<script>alert\("claim"\)<\/script>/);
     assert.match(text(byTag(rows[0], 'td')[2]), /0\.1235/);
     assert.match(text(byTag(rows[0], 'td')[2]), /paper: ≈ 0\.12/);
-    assert.deepEqual(rows.map((r) => text(byTag(r, 'td')[3]).trim()), ['✓ reproduced', '? inconclusive']);
+    // The convergence and step-budget columns: yes for a training finding whose runs converged, — where none trained.
+    assert.deepEqual(rows.map((r) => [text(byTag(r, 'td')[3]), text(byTag(r, 'td')[4])]), [['yes', '450–900'], ['—', '—']]);
+    assert.deepEqual(rows.map((r) => text(byTag(r, 'td')[5]).trim()), ['✓ reproduced', '? inconclusive']);
     assert.deepEqual(rows.map((r) => byTag(r, 'a').map((a) => attr(a, 'href'))), [
       ['rq1-fixture.html', 'rq1-fixture.html#finding-rq1'],
       ['rq2-fixture.html', 'rq2-fixture.html#finding-rq2'],

@@ -4,42 +4,15 @@
  * machine-readable JSON for the report's findings table.
  */
 import { kernelChannel, sendWhenFree } from '../display/kernel';
+import { convergedText, Finding, FINDING_MIME, formatValue, stepBudgetText, Verdict } from './schema';
 
 export * from './paper';
 
-export type Verdict = 'reproduced' | 'not reproduced' | 'inconclusive';
-
-export interface Finding {
-  /** 'RQ1' … 'RQ5' (or a fork's own label). */
-  rq: string;
-  /** The notebook's file name without .ipynb (filled in by reportFinding). */
-  notebook: string;
-  /** The paper's claim, in a sentence. */
-  claim: string;
-  /** What we measured, in words. */
-  metric: string;
-  /** Our number. */
-  value: number;
-  /** The rule the verdict applies, in words with its numbers. */
-  threshold: string;
-  verdict: Verdict;
-  /** The paper's figure for the same thing, where it gives one. */
-  paper?: string;
-  /** What differs from the paper's setting, or anything a reader needs. */
-  note?: string;
-}
-
-export const FINDING_MIME = 'application/vnd.bnlab.finding+json';
+export * from './schema';
 
 /** reproduced when the test passes, not reproduced when it fails, inconclusive when it cannot be decided (null). */
 export function verdictOf(passes: boolean | null): Verdict {
   return passes === null ? 'inconclusive' : passes ? 'reproduced' : 'not reproduced';
-}
-
-function fmt(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : String(+v.toPrecision(4));
 }
 
 /** A table cell: pipes and line breaks would end the cell or the row. */
@@ -52,9 +25,9 @@ export function findingMarkdown(f: Finding): string {
   return [
     `**${f.rq} verdict: ${mark} ${f.verdict}.** ${f.claim}`,
     '',
-    `| measured | ours | rule | paper |`,
-    `|---|---|---|---|`,
-    `| ${cell(f.metric)} | ${fmt(f.value)} | ${cell(f.threshold)} | ${cell(f.paper ?? '—')} |`,
+    `| measured | ours | rule | paper | converged | steps |`,
+    `|---|---|---|---|---|---|`,
+    `| ${cell(f.metric)} | ${formatValue(f.value)} | ${cell(f.threshold)} | ${cell(f.paper ?? '—')} | ${convergedText(f.converged)} | ${stepBudgetText(f.stepBudget)} |`,
     ...(f.note ? ['', `*${f.note}*`] : []),
   ].join('\n');
 }
@@ -74,6 +47,7 @@ export function currentNotebook(): string {
 export function reportFinding(input: Omit<Finding, 'notebook'> & { notebook?: string }): Finding {
   const f: Finding = { ...input, notebook: input.notebook ?? currentNotebook() };
   if (!['reproduced', 'not reproduced', 'inconclusive'].includes(f.verdict)) throw new Error(`finding ${f.rq}: verdict must be reproduced, not reproduced or inconclusive, got ${f.verdict}`);
+  if (f.converged === undefined || f.stepBudget === undefined) throw new Error(`finding ${f.rq}: say converged (true/false, or null where no training is involved) and stepBudget ({min, max}, or null)`);
   const channel = kernelChannel({ pin: true });
   const text = findingMarkdown(f);
   // Pinned to this cell; if the socket is busy, sent moments later, still into this cell.
