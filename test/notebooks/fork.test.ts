@@ -39,12 +39,13 @@ describe('npm run fork', () => {
       assert.notEqual(again.status, 0, 'forking onto an existing notebook must fail');
       assert.match(again.stderr, /exists already/);
 
-      // The hypothesis: one learning rate of the grid changes, 1e-4 → 3e-4.
+      // The hypothesis: one more learning rate, 0.002, beside the grid's.
       const nb = JSON.parse(fs.readFileSync(forked, 'utf8'));
       assert.equal(nb.metadata.bnlab_fork.from, 'rq4-final-layer-bn');
-      const params = nb.cells.find((c: { source: string[] }) => c.source.join('').includes('const learningRates = [0.1, 0.03, 0.01, 0.003, 0.001, 0.0001];'));
+      const line = "const learningRates = bn.gridValues(rq1Grid, 'learningRate', { norm: 'batch' }) as number[];";
+      const params = nb.cells.find((c: { source: string[] }) => c.source.join('').includes(line));
       assert.ok(params, 'the parameters cell of RQ4 changed; update this test');
-      params.source = params.source.map((l: string) => l.replace('0.001, 0.0001]', '0.001, 0.0003]'));
+      params.source = params.source.map((l: string) => l.replace(line, "const learningRates = [...(bn.gridValues(rq1Grid, 'learningRate', { norm: 'batch' }) as number[]), 0.002];"));
       fs.writeFileSync(forked, JSON.stringify(nb, null, 1));
 
       execute(path.join(root, 'notebooks', 'rq4-final-layer-bn.ipynb'));
