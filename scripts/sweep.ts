@@ -213,8 +213,8 @@ async function main(): Promise<number> {
       const e = estimateSweep(grid.runs, a.msPerStep!, a.nodeCounts.length ? a.nodeCounts : [1, 8, 16, grid.runs.length]);
       const h = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
       console.log(`${grid.definition.name} (profile ${grid.profile}): ${e.runs} runs of up to ${Math.max(...e.stepsPerRun).toLocaleString('en')} training steps, at ${a.msPerStep} ms a step`);
-      console.log(`  per run: ${h(e.hoursPerRun)} h (training, plus a test-split evaluation each epoch); all runs: ${h(e.nodeHours)} node-hours`);
-      for (const w of e.wall) console.log(`  on ${w.nodes} node(s), one run each at a time: ${w.waves} wave(s), ${h(w.hours)} h wall (${h(w.hours / 24)} days)`);
+      console.log(`  longest run: ${h(e.hoursPerRun)} h (training, plus a test-split evaluation each epoch); all runs: ${h(e.nodeHours)} node-hours`);
+      for (const w of e.wall) console.log(`  on ${w.nodes} node(s), one run each at a time, in grid order: ${h(w.hours)} h wall (${h(w.hours / 24)} days)`);
       console.log('  an upper bound: a run that diverges stops early');
       return 0;
     }

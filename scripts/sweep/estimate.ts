@@ -5,6 +5,10 @@
  * pass over the test split per epoch, counted as a third of a training
  * step per image (a forward pass without the backward's two products).
  * Runs that diverge stop early, so this is an upper bound.
+ *
+ * Runs of one grid need not cost the same (the epoch budget grows as the
+ * learning rate falls), so the wall time is a list schedule in grid order,
+ * as Slurm starts array tasks: each node takes the next run when it is free.
  */
 import { plannedSteps } from '../../lib/src/analysis/rq1';
 import type { GridRun } from '../../lib/src/grid';
@@ -20,7 +24,7 @@ export interface SweepEstimate {
   /** The longest run. */
   hoursPerRun: number;
   /** Wall time with one run per node at a time, on each node count asked for. */
-  wall: { nodes: number; waves: number; hours: number }[];
+  wall: { nodes: number; hours: number }[];
 }
 
 export function estimateSweep(runs: GridRun[], msPerStep: number, nodeCounts: number[]): SweepEstimate {
@@ -40,10 +44,17 @@ export function estimateSweep(runs: GridRun[], msPerStep: number, nodeCounts: nu
     stepsPerRun: perRun.map((r) => r.steps),
     nodeHours: total,
     hoursPerRun: longest,
-    // Runs of one grid cost about the same, so waves of `nodes` runs at a time.
-    wall: nodeCounts.map((nodes) => {
-      const waves = Math.ceil(runs.length / nodes);
-      return { nodes, waves, hours: waves * longest };
-    }),
+    wall: nodeCounts.map((nodes) => ({ nodes, hours: listSchedule(perRun.map((r) => r.hours), nodes) })),
   };
+}
+
+/** The makespan of jobs started in order, each on the first node to be free. */
+export function listSchedule(durations: number[], nodes: number): number {
+  const free = new Array<number>(Math.max(1, Math.min(nodes, durations.length))).fill(0);
+  for (const d of durations) {
+    let i = 0;
+    for (let j = 1; j < free.length; j++) if (free[j] < free[i]) i = j;
+    free[i] += d;
+  }
+  return Math.max(0, ...free);
 }

@@ -64,7 +64,7 @@ describe('trainRun', () => {
       process.env.BNLAB_PROFILE = 'smoke';
       assert.equal(byProfile({ smoke: 1, quick: 2, paper: 3 }), 1);
       process.env.BNLAB_PROFILE = 'huge';
-      assert.throws(() => byProfile({ smoke: 1, quick: 2, paper: 3 }), /BNLAB_PROFILE=huge is not a profile; use one of smoke, quick, paper/);
+      assert.throws(() => byProfile({ smoke: 1, quick: 2, paper: 3 }), /BNLAB_PROFILE=huge is not a profile; use one of smoke, quick, long, paper/);
     } finally {
       if (prev === undefined) delete process.env.BNLAB_PROFILE;
       else process.env.BNLAB_PROFILE = prev;

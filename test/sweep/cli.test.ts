@@ -7,7 +7,7 @@ import { before, describe, it } from 'node:test';
 import { initBackend } from '../../lib/src/backend';
 import { readGrid, shardRuns } from '../../lib/src/grid';
 import { RunStore, writeFileAtomic } from '../../lib/src/store';
-import { estimateSweep } from '../../scripts/sweep/estimate';
+import { estimateSweep, listSchedule } from '../../scripts/sweep/estimate';
 import { compressIndices, expandTaskField, parseSqueue } from '../../scripts/sweep/slurm';
 import { runStatuses, shardsToResubmit } from '../../scripts/sweep/status';
 import { tempDir } from '../data/helpers';
@@ -47,7 +47,7 @@ describe('sweep --slurm --dry-run', () => {
       [['no-such-grid'], /no grid file no-such-grid; the grids in notebooks\/grids are .*rq1-lr-sweep/],
       [['depth-lr', '--slurm', '--status'], /choose one of --slurm, --status/],
       [['depth-lr', '--workers', '0'], /--workers needs a positive integer/],
-      [['depth-lr', '--profile', 'huge'], /--profile must be one of smoke, quick, paper/],
+      [['depth-lr', '--profile', 'huge'], /--profile must be one of smoke, quick, long, paper/],
       [['depth-lr', '--shard', 'auto/2'], /none of SLURM_ARRAY_TASK_ID, JOB_COMPLETION_INDEX is set/],
       [['depth-lr', '--kubernetes'], /--kubernetes needs --image/],
     ];
@@ -147,17 +147,29 @@ describe('run states', () => {
 });
 
 describe('sweep --estimate', () => {
-  it("costs the paper profile's RQ1 grid from a step time: steps from each run's data and schedule, plus an evaluation per epoch", () => {
+  it("costs the paper profile's RQ1 grid from a step time: steps from each run's data and its rate's budget, plus an evaluation per epoch", () => {
     const grid = readGrid('rq1-lr-sweep', 'paper');
     const e = estimateSweep(grid.runs, 1000, [8, 65]);
     assert.equal(e.runs, 65);
-    // CIFAR-10's 50,000 images at batch 128, last partial batch dropped: 390 steps an epoch, 160 epochs.
-    assert.deepEqual([...new Set(e.stepsPerRun)], [390 * 160]);
+    // CIFAR-10's 50,000 images at batch 128, last partial batch dropped: 390
+    // steps an epoch; 160 epochs at lr 0.1, ×(0.1/lr)^0.5 below, at most 640.
+    const epochsAt: Record<number, number> = { 0.1: 160, 0.03: 293, 0.01: 506, 0.003: 640, 0.001: 640, 0.0001: 640, 0.00003: 640 };
+    assert.deepEqual(e.stepsPerRun, grid.runs.map((r) => 390 * epochsAt[r.spec.train.learningRate]));
     // 1 s a step, and 10,000 test images an epoch at a third of a step per 128 images.
-    const hours = (62_400 + (10_000 * 160) / 128 / 3) / 3600;
-    assert.ok(Math.abs(e.hoursPerRun - hours) < 1e-9);
-    assert.ok(Math.abs(e.nodeHours - 65 * hours) < 1e-6);
-    assert.deepEqual(e.wall.map((w) => [w.nodes, w.waves]), [[8, 9], [65, 1]]);
+    const hours = (epochs: number) => (390 * epochs + (10_000 * epochs) / 128 / 3) / 3600;
+    assert.ok(Math.abs(e.hoursPerRun - hours(640)) < 1e-9);
+    const total = grid.runs.reduce((s, r) => s + hours(epochsAt[r.spec.train.learningRate]), 0);
+    assert.ok(Math.abs(e.nodeHours - total) < 1e-6);
+    // One node per run: the longest run. Fewer nodes: at least the total over them.
+    assert.ok(Math.abs(e.wall[1].hours - hours(640)) < 1e-9);
+    assert.ok(e.wall[0].hours >= total / 8 && e.wall[0].hours <= total / 8 + hours(640));
+  });
+
+  it('schedules runs in grid order, each on the first free node', () => {
+    assert.equal(listSchedule([3, 1, 1, 1], 2), 3);
+    assert.equal(listSchedule([1, 1, 3], 2), 4);
+    assert.equal(listSchedule([2, 2], 5), 2);
+    assert.equal(listSchedule([], 3), 0);
   });
 });
 
