@@ -16,6 +16,7 @@
  *   options: --steps N (timed, default 20) --warmup N (default 3)
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { gridValues, readGrid } from '../lib/src/grid';
 import { initBackend } from '../lib/src/backend';
 import { lrSweepBase, budgetEpochs } from '../lib/src/experiments/sweep';
 import { resnet, Norm } from '../lib/src/models';
@@ -74,7 +75,8 @@ async function main(): Promise<void> {
   const warmup = num('--warmup', 3);
   const backend = await initBackend({ quiet: true });
   const quick = lrSweepBase('quick');
-  const rates = [0.1, 0.03, 0.01, 0.003];
+  // The quick grid's rates, as the report trains them.
+  const rates = gridValues(readGrid('rq1-lr-sweep', 'quick'), 'learningRate', { norm: 'batch' }) as number[];
   const epochsSum = rates.reduce((s, lr) => s + budgetEpochs(quick.budget, lr), 0);
   const rows = [];
   for (const o of OPTIONS) {

@@ -164,7 +164,7 @@ export interface Rq1Verdict {
 const EPS = 1e-9;
 
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
-const points_ = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)} points`;
+const points = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)} points`;
 const lrText = (x: number | null) => (x === null ? 'none' : String(x));
 
 export function thresholdText(rule: Rq1Rule): string {
@@ -190,14 +190,14 @@ export function rq1Verdict(rows: readonly SweepRow[], rule: Rq1Rule = DEFAULT_RU
   const bestNoBn = bestStableRate(rows, 'none', rule.learnedAbove);
   const matched = lowestMatched(rows, rule.learnedAbove);
   const ratio = lrBn !== null && lrNoBn !== null ? lrBn / lrNoBn : null;
-  const points = ratePoints(rows);
+  const allPoints = ratePoints(rows);
   // What each check reads: the ratio, every rate of a model from its largest
   // stable one up (stable there, unstable above); the best accuracy, each
   // model's best rate; the matched check, both models at the matched rate.
   const reads = {
-    ratio: points.filter((p) => (p.norm === 'batch' && lrBn !== null && p.learningRate >= lrBn) || (p.norm === 'none' && lrNoBn !== null && p.learningRate >= lrNoBn)),
+    ratio: allPoints.filter((p) => (p.norm === 'batch' && lrBn !== null && p.learningRate >= lrBn) || (p.norm === 'none' && lrNoBn !== null && p.learningRate >= lrNoBn)),
     best: [bestBn, bestNoBn].filter((p): p is RatePoint => p !== null),
-    matched: matched ? points.filter((p) => p.learningRate === matched.lr && (p.norm === 'batch' || p.norm === 'none')) : [],
+    matched: matched ? allPoints.filter((p) => p.learningRate === matched.lr && (p.norm === 'batch' || p.norm === 'none')) : [],
   };
   const settled = (ps: readonly RatePoint[]) => ps.every(isSettledPoint);
   const raw = {
@@ -226,7 +226,7 @@ export function rq1Verdict(rows: readonly SweepRow[], rule: Rq1Rule = DEFAULT_RU
     `Best test accuracy: BN ${pct(bestBn?.meanTestAccuracy)} at lr ${lrText(bestBn?.learningRate ?? null)}, no BN ${pct(bestNoBn?.meanTestAccuracy)} at lr ${lrText(bestNoBn?.learningRate ?? null)}` +
       (raw.best === null ? '.' : ` (${raw.best ? 'BN better' : 'BN not better'}).`),
     matched
-      ? `At lr ${matched.lr} (the lowest both ran): BN ${pct(matched.bn)}, no BN ${pct(matched.noBn)}, BN − no BN ${points_(matched.gap!)} (${raw.matched ? 'within' : 'beyond'} ${(100 * rule.matchedMargin).toFixed(0)} points).`
+      ? `At lr ${matched.lr} (the lowest both ran): BN ${pct(matched.bn)}, no BN ${pct(matched.noBn)}, BN − no BN ${points(matched.gap!)} (${raw.matched ? 'within' : 'beyond'} ${(100 * rule.matchedMargin).toFixed(0)} points).`
       : '',
     converged ? 'Every run these checks read converged or diverged.' : '',
     why.length ? `Inconclusive: ${why.join('; ')}${ratio === null ? ' (so the value is 0: there is no ratio)' : ''}.` : '',
@@ -278,7 +278,7 @@ export function matchedVerdict(
   const note = gaps
     .map((g) =>
       g.decidable && g.converged
-        ? `lr ${g.lr}: BN ${pct(g.bn)}, no BN ${pct(g.noBn)} (${points_(g.gap!)})`
+        ? `lr ${g.lr}: BN ${pct(g.bn)}, no BN ${pct(g.noBn)} (${points(g.gap!)})`
         : `lr ${g.lr}: does not count (${g.decidable ? 'not every run converged' : 'not decidable'}; BN ${pct(g.bn)}, no BN ${pct(g.noBn)})`,
     )
     .join('; ');

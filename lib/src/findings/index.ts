@@ -4,7 +4,7 @@
  * machine-readable JSON for the report's findings table.
  */
 import { kernelChannel, sendWhenFree } from '../display/kernel';
-import { convergedText, Finding, FINDING_MIME, formatValue, stepBudgetText, Verdict } from './schema';
+import { convergedText, Finding, FINDING_MIME, formatValue, stepBudgetText, Verdict, VERDICTS } from './schema';
 
 export * from './paper';
 
@@ -46,7 +46,7 @@ export function currentNotebook(): string {
 /** Shows a finding in the notebook (markdown, plus JSON for the report); outside a kernel, prints it. */
 export function reportFinding(input: Omit<Finding, 'notebook'> & { notebook?: string }): Finding {
   const f: Finding = { ...input, notebook: input.notebook ?? currentNotebook() };
-  if (!['reproduced', 'not reproduced', 'inconclusive'].includes(f.verdict)) throw new Error(`finding ${f.rq}: verdict must be reproduced, not reproduced or inconclusive, got ${f.verdict}`);
+  if (!VERDICTS.includes(f.verdict)) throw new Error(`finding ${f.rq}: verdict must be reproduced, not reproduced or inconclusive, got ${f.verdict}`);
   if (f.converged === undefined || f.stepBudget === undefined) throw new Error(`finding ${f.rq}: say converged (true/false, or null where no training is involved) and stepBudget ({min, max}, or null)`);
   const channel = kernelChannel({ pin: true });
   const text = findingMarkdown(f);
