@@ -20,6 +20,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { exportReport, type ExportResult } from '../../report/export';
 import { pageName } from '../../report/exporter/notebook';
 import { browserSkipReason, collectErrors, launchChromium, root, screenshotPath } from './helpers';
+import { convergedText } from '../../lib/src/findings/schema';
 
 // The callbacks passed to page.evaluate run in the page; the project's
 // tsconfig has no DOM library, so the page's globals are declared loosely.
@@ -31,7 +32,7 @@ const VEGALITE = /^application\/vnd\.vegalite\.v\d+\+json$/;
 const SHOT_PAGE = 'rq3-random-matrices.html';
 
 interface Output { output_type: string; data?: Record<string, unknown> }
-interface Finding { rq: string; claim: string; verdict: string; notebook: string }
+interface Finding { rq: string; claim: string; verdict: string; converged: boolean | null; notebook: string }
 
 let tmp: string;
 let site: string;
@@ -120,7 +121,10 @@ describe('the exported report in Chromium', { skip }, () => {
       const row = rows[i];
       assert.equal(row.cells[0], f.rq, `row ${i + 1}`);
       assert.equal(row.cells[1], f.claim, `row ${i + 1}`);
-      assert.ok(row.cells[3].endsWith(f.verdict), `row ${i + 1}: verdict cell "${row.cells[3]}", findings.json says ${f.verdict}`);
+      // Columns: RQ, claim, measured, converged, steps, verdict.
+      assert.equal(row.cells.length, 6, `row ${i + 1}: ${row.cells.length} cells`);
+      assert.equal(row.cells[3], convergedText(f.converged), `row ${i + 1}: converged cell`);
+      assert.ok(row.cells[5].endsWith(f.verdict), `row ${i + 1}: verdict cell "${row.cells[5]}", findings.json says ${f.verdict}`);
       assert.equal(row.cls, `verdict-${f.verdict.replace(/\s+/g, '-')}`, `row ${i + 1}`);
     });
     await page.screenshot({ path: screenshotPath('report-index.png'), fullPage: true });
