@@ -23,7 +23,7 @@ import {
   SERIES_EDGE,
   SERIES_FC,
 } from '../../lib/src/analysis/rq3';
-import { DepthRow, fussCatalanEdge, gaussianProduct, singularValues, spectraByDepth } from '../../lib/src/instrument/spectra';
+import { DepthRow, fussCatalanEdge, gaussianProduct, singularValues, spectraByDepth } from '../../lib/src/instrument/random-matrix';
 import { Rng } from '../../lib/src/util/rng';
 
 const product = (N: number, M: number, seed: number, max: number): ProductSpectrum => ({ N, M, seed, singularValues: [max, 0.5 * max, 0.01] });

@@ -19,12 +19,14 @@ import type { ChartReference, Row } from '../charts/common';
 import { PAPER } from '../findings/paper';
 import type { InitScheme } from '../models/layers';
 import { Rng } from '../util/rng';
-import { DepthRow, fussCatalanDensity, fussCatalanEdge, gaussianMatrix, networkJacobianSpectrum, singularValues } from '../instrument/spectra';
+import { networkJacobianSpectrum } from '../instrument/jacobian';
+import { DepthRow, fussCatalanDensity, fussCatalanEdge, gaussianMatrix, singularValues } from '../instrument/random-matrix';
 import type { Matrix } from 'ml-matrix';
 
 // The random-matrix instruments a notebook needs, reachable as bn.rq3.*.
-export { fussCatalanDensity, fussCatalanEdge, lyapunovExponents, spectraByDepth } from '../instrument/spectra';
-export type { Activation, DepthRow, LayerReport } from '../instrument/spectra';
+export { fussCatalanDensity, fussCatalanEdge, lyapunovExponents, spectraByDepth } from '../instrument/random-matrix';
+export type { Activation, LayerReport } from '../instrument/jacobian';
+export type { DepthRow } from '../instrument/random-matrix';
 
 // ---------------------------------------------------------------------------
 // Measurements (plain JSON, for bn.measure)
@@ -119,7 +121,7 @@ export interface NetworkProbe extends NetworkProbeOptions {
 
 /**
  * The input–output Jacobian of a depth×width MLP at initialisation (see
- * instrument/spectra's networkJacobian for how BN enters: frozen at the
+ * instrument/jacobian's networkJacobian for how BN enters: frozen at the
  * batch's statistics), at one input: its per-layer scale over `depth`
  * layers, and the singular values of the first `spectrumDepth` layers'
  * Jacobian (a shallower prefix of the same weights and input, so that its

@@ -9,4 +9,5 @@ export * from './moments';
 export * from './gradients';
 export * from './step';
 export * from './curves';
-export * from './spectra';
+export * from './random-matrix';
+export * from './jacobian';
