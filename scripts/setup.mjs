@@ -9,10 +9,12 @@
 //            library inside PyPI's tensorflow-cpu wheel (hash-checked),
 //            because tfjs-node's own install script downloads libtensorflow
 //            from a storage bucket this project cannot rely on
+//   stderr   lib/native's stderr-redirect addon, with which bnlab filters what
+//            TensorFlow logs while its library loads (lib/src/backend/tf-log.ts)
 //   lib      lib/ compiled to lib/dist (the `bnlab` package notebooks import)
 //   kernel   a tslab kernelspec that lives in .venv, not in the user's home
 //
-// Usage: node scripts/setup.mjs [--only=python,native,lib,kernel] [--quiet]
+// Usage: node scripts/setup.mjs [--only=python,native,stderr,lib,kernel] [--quiet]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -184,6 +186,24 @@ with zipfile.ZipFile(wheel) as z:
   return 'built';
 }
 
+// ---------------------------------------------------------------- stderr
+function setupStderr() {
+  // One C file against Node-API's header, so the C compiler alone builds it.
+  const src = path.join(root, 'lib', 'native', 'stderr-redirect.c');
+  const out = path.join(root, 'lib', 'native', 'build', 'stderr_redirect.node');
+  const stamp = out + '.stamp';
+  const want = hashOf(fs.readFileSync(src, 'utf8'), process.versions.node, process.versions.napi);
+  if (fs.existsSync(out) && stampMatches(stamp, want)) return 'cached';
+  if (os.platform() !== 'linux') return `skipped (${os.platform()}): TensorFlow's load-time log is not filtered`;
+  const include = ['/usr/include/node', path.join(path.dirname(process.execPath), '..', 'include', 'node')]
+    .find((d) => fs.existsSync(path.join(d, 'node_api.h')));
+  if (!include) return "skipped (no node_api.h): TensorFlow's load-time log is not filtered";
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  run(process.env.CC || 'cc', ['-shared', '-fPIC', '-O2', '-Wall', `-I${include}`, '-o', out, src]);
+  fs.writeFileSync(stamp, want + '\n');
+  return 'built';
+}
+
 // ---------------------------------------------------------------- lib
 function setupLib() {
   const tsc = path.join(root, 'node_modules', '.bin', 'tsc');
@@ -210,7 +230,7 @@ function setupKernel() {
   return 'written';
 }
 
-const steps = { python: setupPython, native: setupNative, lib: setupLib, kernel: setupKernel };
+const steps = { python: setupPython, native: setupNative, stderr: setupStderr, lib: setupLib, kernel: setupKernel };
 
 for (const [name, step] of Object.entries(steps)) {
   if (only.length && !only.includes(name)) continue;
@@ -219,6 +239,11 @@ for (const [name, step] of Object.entries(steps)) {
     const what = step();
     log(`${name}: ${what} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   } catch (err) {
+    if (name === 'stderr') {
+      // Not fatal either: only TensorFlow's load-time log goes unfiltered.
+      console.error(`[setup] stderr: the stderr-redirect addon could not be built; TensorFlow's load-time log will not be filtered.\n  ${err.message}`);
+      continue;
+    }
     if (name === 'native') {
       // Not fatal: bnlab runs on the wasm backend and says why.
       console.error(`[setup] native: the TensorFlow backend could not be set up, bnlab will fall back to wasm.\n  ${err.message}`);

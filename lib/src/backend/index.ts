@@ -10,7 +10,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import fs from 'node:fs';
+import path from 'node:path';
 import { registerTrainingGradients } from './gradients';
+import { tfLogChoice, withTfLog } from './tf-log';
 import { registerWasmTrainingKernels } from './wasm-kernels';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -36,7 +39,24 @@ function parseRequest(value: string | undefined): BackendName | 'auto' {
   throw new Error(`BNLAB_BACKEND=${value} is not a backend bnlab knows; use one of auto, ${BACKENDS.join(', ')}`);
 }
 
+/** tfjs-node's addon, found as tfjs-node finds it (node-pre-gyp); null if it is not there. */
+function nativeAddonPath(): string | null {
+  try {
+    const pkg = require.resolve('@tensorflow/tfjs-node/package.json');
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const preGyp = require(require.resolve('@mapbox/node-pre-gyp', { paths: [path.dirname(pkg)] })) as { find(pkg: string): string };
+    const addon = preGyp.find(pkg);
+    return fs.existsSync(addon) ? addon : null;
+  } catch {
+    return null;
+  }
+}
+
 function loadNative(): string {
+  // Opening the addon loads the TensorFlow library, which logs as it loads:
+  // open it under withTfLog (./tf-log), then tfjs-node finds it already open.
+  const addon = nativeAddonPath();
+  withTfLog(() => addon && require(addon));
   // tfjs-node registers the 'tensorflow' backend on the shared tfjs-core.
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   require('@tensorflow/tfjs-node');
@@ -56,6 +76,7 @@ async function loadWasm(): Promise<void> {
  */
 export async function initBackend(opts: { backend?: BackendName | 'auto'; quiet?: boolean } = {}): Promise<BackendInfo> {
   const requested = opts.backend ?? parseRequest(process.env.BNLAB_BACKEND);
+  tfLogChoice(); // a BNLAB_TF_LOG typo fails here, not as a fallback to wasm
   if (active && (requested === 'auto' || requested === active.name) && tf.getBackend() === active.name) return active;
 
   let name: BackendName;
