@@ -5,12 +5,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+// The MIME types come from lib, where the notebooks' displays take them: one
+// definition for writer and reader. lib/src/display/mime has no dependency
+// (it does not pull in Vega or tfjs), and the bundle type is a type only.
+import { FINDING_MIME, PROGRESS_MIME, SVG_MIME, VEGALITE_MIME } from '../../lib/src/display/mime';
+import type { MimeBundle } from '../../lib/src/display/kernel';
 
-export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
-export const SVG_MIME = 'image/svg+xml';
-export const FINDING_MIME = 'application/vnd.bnlab.finding+json';
-
-export type MimeBundle = Record<string, unknown>;
+export { FINDING_MIME, PROGRESS_MIME, SVG_MIME, VEGALITE_MIME, type MimeBundle };
 
 export interface StreamOutput { output_type: 'stream'; name: string; text: string }
 export interface DataOutput { output_type: 'display_data' | 'execute_result'; data: MimeBundle; metadata: Record<string, unknown>; execution_count?: number | null }

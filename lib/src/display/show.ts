@@ -9,9 +9,10 @@ import { inspect } from 'node:util';
 import type { TopLevelSpec } from 'vega-lite';
 import { renderSvg } from '../charts/render';
 import { kernelChannel, MimeBundle, sendWhenFree } from './kernel';
+import { SVG_MIME, VEGALITE_MIME } from './mime';
 
-export const VEGALITE_MIME = 'application/vnd.vegalite.v5+json';
-export const SVG_MIME = 'image/svg+xml';
+// Defined in ./mime (no dependency, for the report's exporter); exported here as before.
+export { SVG_MIME, VEGALITE_MIME };
 
 function titleOf(spec: TopLevelSpec): string {
   const t = (spec as { title?: unknown }).title;
