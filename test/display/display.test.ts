@@ -12,7 +12,8 @@ import { afterEach, describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { lineChart } from '../../lib/src/charts';
 import { chartBundle, inKernel, liveProgress, show, statusLines, SVG_MIME, VEGALITE_MIME } from '../../lib/src/display';
-import type { EpochRecord, StepRecord } from '../../lib/src/train/loop';
+import { PROGRESS_MIME, type ProgressRecord } from '../../lib/src/display/mime';
+import type { EpochRecord, StepRecord, TrainResult } from '../../lib/src/train/loop';
 
 interface Sent {
   data: Record<string, unknown>;
@@ -111,8 +112,9 @@ describe('a tslab without the bundle writer', () => {
       assert.equal(sent[0].value, spec);
       const p = liveProgress('fallback', { everySeconds: 0 });
       p.onStep(step(1), 2);
-      const progress = sent.slice(2);
-      assert.deepEqual(progress.map((m) => m.mime), ['text/html', 'text/html']);
+      // The record goes as an output of its own too (the report merges it back, report/exporter/notebook).
+      assert.deepEqual(sent.slice(2).map((m) => m.mime), [PROGRESS_MIME, 'text/html', PROGRESS_MIME, 'text/html']);
+      const progress = sent.slice(2).filter((m) => m.mime === 'text/html');
       assert.equal(progress[0].id, progress[1].id, 'updates go to the same display');
       assert.notEqual(progress[0].id, null);
     } finally {
@@ -169,6 +171,39 @@ describe('liveProgress', () => {
     });
     assert.match(text, /\[plain\] step 10\/10/);
     assert.match(text, /\[plain\] epoch 1\/1/);
+  });
+
+  it('carries a ProgressRecord: running until onEnd, then completed or diverged with the reason', () => {
+    const sent = fakeKernel();
+    const record = () => sent[sent.length - 1].data[PROGRESS_MIME] as ProgressRecord;
+    const end = (r: Partial<TrainResult>) => ({ status: 'completed', divergence: null, seconds: 1, ...r }) as TrainResult;
+    const a = liveProgress('run C', { everySeconds: 0 });
+    assert.deepEqual({ ...record(), seconds: 0 }, { label: 'run C', state: 'running', step: 0, totalSteps: null, epoch: null, totalEpochs: null, seconds: 0, loss: null, testAccuracy: null, note: null });
+    a.onStep(step(100), 100);
+    a.onEpoch(epoch, 1);
+    assert.equal(record().state, 'running');
+    a.onEnd(end({}));
+    assert.deepEqual({ ...record(), seconds: 0 }, { label: 'run C', state: 'completed', step: 100, totalSteps: 100, epoch: 1, totalEpochs: 1, seconds: 0, loss: 0.01, testAccuracy: 0.75, note: null });
+    assert.ok(record().seconds >= 0 && record().seconds < 5);
+    // A finite loss above divergenceLoss: only onEnd can tell.
+    const b = liveProgress('run D', { everySeconds: 0 });
+    b.onStep(step(7, 5e3), 100);
+    assert.equal(record().state, 'running');
+    b.onEnd(end({ status: 'diverged', divergence: { step: 7, loss: 5e3, reason: 'mini-batch loss 5.00e+3 > 1000' } }));
+    assert.equal(record().state, 'diverged');
+    assert.equal(record().note, 'diverged at step 7: mini-batch loss 5.00e+3 > 1000');
+    assert.match(String(sent[sent.length - 1].data['text/html']), /color: #c00[^]*diverged at step 7/);
+    // JSON has no NaN: a non-finite loss is null; finished by hand, a NaN run counts as diverged.
+    const c = liveProgress('run E', { everySeconds: 0 });
+    c.onStep(step(3, NaN), 100);
+    c.finish();
+    assert.equal(record().loss, null);
+    assert.equal(record().state, 'diverged');
+    const d = liveProgress('run F', { everySeconds: 0 });
+    d.onStep(step(3), 100);
+    d.finish('interrupted');
+    assert.deepEqual([record().state, record().note], ['stopped', 'interrupted']);
+    assert.doesNotThrow(() => JSON.stringify(sent.map((m) => m.data)));
   });
 
   it('statusLines: step, epoch, time left', () => {

@@ -75,6 +75,10 @@ describe('charts and progress in a tslab kernel', () => {
     const last = progress.outputs![progress.outputs!.length - 1].data!;
     assert.match(String(last['text/plain']), /fake run[^]*step 300\/300[^]*epoch 1\/1: train loss 0\.5000/);
     assert.match(String(last['text/html']), /^<div/);
+    // The record the report reads (lib/src/display/mime), as JSON; the fake run never reports its end.
+    const rec = last['application/vnd.bnlab.progress+json'] as { label?: string; state?: string; step?: number; totalSteps?: number; epoch?: number };
+    assert.equal(typeof rec, 'object', 'the progress record arrives as JSON');
+    assert.deepEqual([rec.label, rec.state, rec.step, rec.totalSteps, rec.epoch], ['fake run', 'running', 300, 300, 1]);
 
     assert.equal(unawaited.status, 'ok', describeOutputs(unawaited));
     assert.match(unawaited.outputs!.map((o) => o.text ?? '').join(''), /use `await bn\.show\(spec\)`/);

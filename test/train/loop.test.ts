@@ -5,7 +5,7 @@ import { initBackend } from '../../lib/src/backend';
 import { Dataset, loadFashionMnist, normalize, channelStats, subset } from '../../lib/src/data';
 import { mlp, resnet } from '../../lib/src/models';
 import { learningRateAt } from '../../lib/src/train/schedule';
-import { EpochRecord, train } from '../../lib/src/train/loop';
+import { EpochRecord, train, TrainResult } from '../../lib/src/train/loop';
 import { Rng } from '../../lib/src/util/rng';
 
 let fashion: { train: Dataset; test: Dataset };
@@ -50,8 +50,10 @@ describe('train', () => {
 
   it('marks a run whose loss explodes as diverged, without throwing', async () => {
     const m = mlp({ depth: 4, width: 64, norm: 'none', inputShape: [28, 28, 1], numClasses: 10, seed: 1, init: { scheme: 'he', scale: 3 } });
-    const r = await train(m, fashion, { epochs: 3, batchSize: 50, learningRate: 5, momentum: 0.9, seed: 1 });
+    const ended: TrainResult[] = [];
+    const r = await train(m, fashion, { epochs: 3, batchSize: 50, learningRate: 5, momentum: 0.9, seed: 1 }, { onEnd: (x) => void ended.push(x) });
     assert.equal(r.status, 'diverged');
+    assert.deepEqual(ended, [r], 'onEnd once, with the result');
     assert.ok(r.divergence && r.divergence.step >= 1);
     assert.ok(!Number.isFinite(r.divergence!.loss) || r.divergence!.loss > 1e3, String(r.divergence!.loss));
     assert.equal(r.final, null);
@@ -74,11 +76,14 @@ describe('train', () => {
     const m = small();
     const seen: number[] = [];
     const epochs: EpochRecord[] = [];
+    const ended: TrainResult[] = [];
     const r = await train(m, fashion, { epochs: 2, batchSize: 100, learningRate: 0.1, schedule: { kind: 'step', at: [0.5], factor: 0.1 }, seed: 1 }, {
       onStep: (s) => void seen.push(s.step),
       onEpoch: (e) => void epochs.push(e),
+      onEnd: (x) => void ended.push(x),
     });
     assert.deepEqual(seen, Array.from({ length: 24 }, (_, i) => i + 1));
+    assert.deepEqual(ended.map((x) => [x === r, x.status]), [[true, 'completed']], 'onEnd once, after the last epoch');
     assert.equal(r.steps[0].learningRate, 0.1);
     assert.ok(Math.abs(r.steps[23].learningRate - 0.01) < 1e-12);
     assert.equal(epochs.length, 2);

@@ -6,11 +6,16 @@
  * (default 0.5 s), at once for an epoch, the last step or a non-finite
  * loss, and the last throttled state is flushed shortly after.
  * Outside a kernel the same callbacks print lines to stderr (consoleProgress).
+ *
+ * Besides HTML and text, each state carries a ProgressRecord (./mime) as
+ * JSON: the executed notebook keeps the last one, and the report folds a
+ * cell's runs into one line from them ("26 runs, 2 diverged, 4 min 34 s").
  */
 import { randomBytes } from 'node:crypto';
 import type { EpochRecord, StepRecord, TrainCallbacks } from '../train/loop';
-import { consoleProgress, formatDuration } from '../train/progress';
+import { consoleProgress, divergenceNote, formatDuration } from '../train/progress';
 import { kernelChannel } from './kernel';
+import { PROGRESS_MIME, type ProgressRecord, type ProgressState } from './mime';
 
 export interface LiveProgress extends Required<TrainCallbacks> {
   /** Renders the final state now, with an optional closing note (e.g. 'diverged at step 312'). */
@@ -25,6 +30,8 @@ interface Status {
   totalEpochs?: number;
   elapsed: number;
   note?: string;
+  /** Set when the run ended (onEnd) or the progress was finished by hand; running until then. */
+  state?: ProgressState;
 }
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
@@ -51,23 +58,42 @@ export function statusLines(s: Status): string[] {
   return lines;
 }
 
+const finiteOrNull = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
+
+/** The machine-readable state (what PROGRESS_MIME holds). */
+export function progressRecord(s: Status): ProgressRecord {
+  return {
+    label: s.label,
+    state: s.state ?? 'running',
+    step: s.step?.step ?? 0,
+    totalSteps: s.totalSteps ?? null,
+    epoch: s.epoch?.epoch ?? null,
+    totalEpochs: s.totalEpochs ?? null,
+    seconds: s.elapsed,
+    loss: finiteOrNull(s.step?.loss),
+    testAccuracy: finiteOrNull(s.epoch?.testAccuracy),
+    note: s.note ?? null,
+  };
+}
+
 function progressBar(fraction: number, cells = 24): string {
   const full = Math.round(Math.max(0, Math.min(1, fraction)) * cells);
   return '█'.repeat(full) + '░'.repeat(cells - full);
 }
 
-/** The display bundle: HTML for JupyterLab, plain text for everything else. */
-export function statusBundle(s: Status): Record<string, string> {
+/** The display bundle: HTML for JupyterLab, plain text for everything else, and the record for the report. */
+export function statusBundle(s: Status): Record<string, unknown> {
   const lines = statusLines(s);
   const fraction = s.step && s.totalSteps ? s.step.step / s.totalSteps : 0;
-  const diverged = s.step !== undefined && !Number.isFinite(s.step.loss);
+  const diverged = s.state === 'diverged' || (s.step !== undefined && !Number.isFinite(s.step.loss));
   const head = `${s.label} ${progressBar(fraction)} ${Math.floor(100 * fraction)}%`;
   const html =
     `<div style="font-family: monospace; font-size: 12px; line-height: 1.45">` +
     `<b>${escapeHtml(s.label)}</b> <span style="color: ${diverged ? '#c00' : '#1f77b4'}">${progressBar(fraction)}</span> ${Math.floor(100 * fraction)}%<br>` +
     lines.map((l, i) => (i === lines.length - 1 && s.note ? `<span style="color: ${diverged ? '#c00' : '#333'}">${escapeHtml(l)}</span>` : escapeHtml(l))).join('<br>') +
     `</div>`;
-  return { 'text/html': html, 'text/plain': [head, ...lines].join('\n') };
+  // JupyterLab, nbconvert and GitHub have no renderer for PROGRESS_MIME and pick the HTML.
+  return { [PROGRESS_MIME]: progressRecord(s), 'text/html': html, 'text/plain': [head, ...lines].join('\n') };
 }
 
 /**
@@ -81,6 +107,7 @@ export function liveProgress(label = 'training', opts: { everySeconds?: number }
     return {
       onStep: (s, total) => lines.onStep?.(s, total),
       onEpoch: (e, total) => lines.onEpoch?.(e, total),
+      onEnd: (r) => lines.onEnd?.(r),
       finish: (note) => {
         if (note) process.stderr.write(`[${label}] ${note}\n`);
       },
@@ -127,8 +154,18 @@ export function liveProgress(label = 'training', opts: { everySeconds?: number }
       status.totalEpochs = total;
       render();
     },
+    onEnd(r) {
+      status.state = r.status;
+      if (r.divergence && status.note === undefined) status.note = divergenceNote(r.divergence);
+      render();
+    },
     finish(note) {
-      status.note = note;
+      if (note !== undefined) status.note = note;
+      // By hand, with no onEnd: ended all the same; diverged if the last loss was not finite.
+      if (!status.state) {
+        const last = status.step;
+        status.state = last && !Number.isFinite(last.loss) ? 'diverged' : last && status.totalSteps !== undefined && last.step >= status.totalSteps ? 'completed' : 'stopped';
+      }
       render();
     },
   };

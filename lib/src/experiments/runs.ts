@@ -69,6 +69,10 @@ function withSideProgress(label: string, inner: TrainCallbacks): TrainCallbacks 
       inner.onEpoch?.(e, total);
       side.onEpoch?.(e, total);
     },
+    onEnd(result) {
+      inner.onEnd?.(result);
+      side.onEnd?.(result);
+    },
   };
 }
 

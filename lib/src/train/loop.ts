@@ -72,6 +72,12 @@ export interface TrainResult {
 export interface TrainCallbacks {
   onStep?(s: StepRecord, totalSteps: number): void;
   onEpoch?(e: EpochRecord, totalEpochs: number): void;
+  /**
+   * Once, when the run ends, completed or diverged (not when it throws).
+   * Progress needs it to tell a diverged run from one still going: a loss
+   * above divergenceLoss is finite, and the last step seen says nothing.
+   */
+  onEnd?(result: TrainResult): void;
 }
 
 export function checkTrainConfig(c: TrainConfig): void {
@@ -196,7 +202,7 @@ export async function train(model: Model, data: { train: Dataset; test: Dataset 
     optimizer.dispose();
   }
   const last = epochs[epochs.length - 1];
-  return {
+  const result: TrainResult = {
     status: divergence ? 'diverged' : 'completed',
     divergence,
     steps,
@@ -206,6 +212,8 @@ export async function train(model: Model, data: { train: Dataset; test: Dataset 
     seconds: (Date.now() - t0) / 1000,
     backend: activeBackend(),
   };
+  callbacks.onEnd?.(result);
+  return result;
 }
 
 /**

@@ -4,7 +4,7 @@
  * one line per epoch. Notebooks use an in-place display instead; a terminal
  * gets these lines on stderr, so stdout stays clean for results.
  */
-import { EpochRecord, StepRecord, TrainCallbacks } from './loop';
+import { EpochRecord, StepRecord, TrainCallbacks, TrainResult } from './loop';
 
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return '?';
@@ -12,6 +12,11 @@ export function formatDuration(seconds: number): string {
   if (s < 60) return `${s}s`;
   const m = Math.floor(s / 60);
   return m < 60 ? `${m}m${String(s % 60).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+/** "diverged at step 312: mini-batch loss is NaN", for progress lines and displays. */
+export function divergenceNote(d: NonNullable<TrainResult['divergence']>): string {
+  return `diverged at step ${d.step}: ${d.reason}`;
 }
 
 export function consoleProgress(label: string, opts: { everySeconds?: number; write?: (line: string) => void } = {}): TrainCallbacks {
@@ -30,6 +35,10 @@ export function consoleProgress(label: string, opts: { everySeconds?: number; wr
     },
     onEpoch(e: EpochRecord, total: number) {
       write(`[${label}] epoch ${e.epoch}/${total}  train loss ${e.trainLoss.toFixed(4)} acc ${(100 * e.trainAccuracy).toFixed(1)}%  test loss ${e.testLoss.toFixed(4)} acc ${(100 * e.testAccuracy).toFixed(1)}%  (${e.seconds.toFixed(1)} s)`);
+    },
+    onEnd(r: TrainResult) {
+      // A completed run's last step and epoch lines say it all; a diverged one stops mid-epoch, unannounced otherwise.
+      if (r.divergence) write(`[${label}] ${divergenceNote(r.divergence)} (${formatDuration(r.seconds)})`);
     },
   };
 }
