@@ -121,14 +121,14 @@ function normalizeOutput(o: Record<string, unknown>): Output | null {
   }
 }
 
-const PRIMARY = [FINDING_MIME, VEGALITE_MIME];
+const PRIMARY = [FINDING_MIME, VEGALITE_MIME, PROGRESS_MIME];
 
 /**
  * When tslab lacks the private function bnlab's display uses, every MIME
  * type of a bundle goes out as its own output (see lib/src/display/kernel):
  * a chart arrives as a Vega-Lite output, then an SVG one, then a text one.
  * This puts such runs back into one bundle, so the report shows one chart
- * (or one finding), not three representations of it.
+ * (or one finding, or one run's progress), not three representations of it.
  */
 export function mergeSplitBundles(outputs: Output[]): Output[] {
   const out: Output[] = [];

@@ -2,13 +2,16 @@
  * One notebook to the HTML of its page body: markdown cells rendered, code
  * cells highlighted and folded, outputs in order. Charts (an output with a
  * Vega-Lite spec and its SVG) become numbered figures; findings become
- * cards. Everything from the notebook is escaped or sanitised here.
+ * cards; a cell's training progress becomes one folded line. Everything
+ * from the notebook is escaped or sanitised here.
  */
+import { PROGRESS_STATES, type ProgressRecord } from '../../lib/src/display/mime';
 import { findingCard, parseFinding, type PlacedFinding } from './findings';
 import { highlight } from './highlight';
 import { renderLatexOutput } from './math';
 import { renderMarkdown, slugify, uniqueId, type Heading, type MarkdownContext } from './markdown';
-import { FINDING_MIME, SVG_MIME, VEGALITE_MIME, type Cell, type DataOutput, type Notebook, type Output } from './notebook';
+import { FINDING_MIME, PROGRESS_MIME, SVG_MIME, VEGALITE_MIME, type Cell, type DataOutput, type Notebook, type Output } from './notebook';
+import { formatDuration } from './page';
 import { escapeHtml, isDataImage, jsonForScript, sanitizeHtml, sanitizeSvg, stripAnsi } from './sanitize';
 
 /** Ids the page layout uses itself; notebook content gets others. */
@@ -113,6 +116,74 @@ function renderFinding(o: DataOutput, st: PageState): string | null {
   return findingCard(placed);
 }
 
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+
+/**
+ * The ProgressRecord of a progress output (lib/src/display/progress), or
+ * null when the output is not one or the record is malformed: it then
+ * shows as any output would, by its HTML.
+ */
+export function parseProgress(o: Output): ProgressRecord | null {
+  if (o.output_type === 'stream' || o.output_type === 'error' || o.data[PROGRESS_MIME] === undefined) return null;
+  let d = o.data[PROGRESS_MIME];
+  if (typeof d === 'string') {
+    try {
+      d = JSON.parse(d);
+    } catch {
+      return null;
+    }
+  }
+  if (!d || typeof d !== 'object' || Array.isArray(d)) return null;
+  const r = d as Record<string, unknown>;
+  if (typeof r.label !== 'string' || !PROGRESS_STATES.includes(r.state as ProgressRecord['state']) || num(r.seconds) === null) return null;
+  return {
+    label: r.label,
+    state: r.state as ProgressRecord['state'],
+    step: num(r.step) ?? 0,
+    totalSteps: num(r.totalSteps),
+    epoch: num(r.epoch),
+    totalEpochs: num(r.totalEpochs),
+    seconds: num(r.seconds)!,
+    loss: num(r.loss),
+    testAccuracy: num(r.testAccuracy),
+    note: typeof r.note === 'string' ? r.note : null,
+  };
+}
+
+/** "26 runs, 2 diverged, 4 min 34 s" (and how many never finished, if any). */
+export function progressSummary(runs: ProgressRecord[]): string {
+  const count = (pred: (r: ProgressRecord) => boolean) => runs.filter(pred).length;
+  const unfinished = count((r) => r.state === 'running' || r.state === 'stopped');
+  return [
+    `${runs.length} run${runs.length === 1 ? '' : 's'}`,
+    `${count((r) => r.state === 'diverged')} diverged`,
+    unfinished ? `${unfinished} unfinished` : '',
+    formatDuration(runs.reduce((s, r) => s + r.seconds, 0)),
+  ]
+    .filter(Boolean)
+    .join(', ');
+}
+
+/**
+ * A cell's training runs as one folded block: the summary line, and a row
+ * per run. In the notebook each run is a live progress bar; in the report,
+ * RQ1's sweep would be 26 finished bars in a row.
+ */
+function renderProgress(runs: ProgressRecord[]): string {
+  const of = (n: number | null, total: number | null) => (n === null ? '—' : total === null ? String(n) : `${n}/${total}`);
+  const rows = runs.map((r) => {
+    // "diverged at step 312: …" says its state already.
+    const status = !r.note ? r.state : r.note.startsWith(r.state) ? r.note : `${r.state}: ${r.note}`;
+    return `<tr class="${r.state}"><td>${escapeHtml(r.label)}</td><td class="num">${of(r.step, r.totalSteps)}</td><td class="num">${of(r.epoch, r.totalEpochs)}</td><td class="num">${r.testAccuracy === null ? '—' : `${(100 * r.testAccuracy).toFixed(1)}%`}</td><td class="num">${escapeHtml(formatDuration(r.seconds))}</td><td>${escapeHtml(status)}</td></tr>`;
+  });
+  return [
+    `<details class="output progress"><summary>${escapeHtml(progressSummary(runs))}</summary>`,
+    '<table class="progress-runs"><thead><tr><th scope="col">run</th><th scope="col">steps</th><th scope="col">epochs</th><th scope="col">test accuracy</th><th scope="col">time</th><th scope="col">status</th></tr></thead><tbody>',
+    ...rows,
+    '</tbody></table></details>',
+  ].join('');
+}
+
 const pre = (cls: string, text: string) => `<pre class="output ${cls}">${escapeHtml(text)}</pre>`;
 
 function renderData(o: DataOutput, st: PageState): string {
@@ -157,14 +228,21 @@ function renderData(o: DataOutput, st: PageState): string {
   return mimes.length ? pre('text omitted', `[output of type ${mimes.join(', ')} not shown]`) : '';
 }
 
-function renderOutputs(outputs: Output[], st: PageState): string {
+function renderOutputs(cellOutputs: Output[], st: PageState): string {
   const parts: string[] = [];
+  // All the cell's progress outputs go into one block, where the first was;
+  // out of the way, the stream writes between runs read as one block again.
+  const progress = cellOutputs.map(parseProgress);
+  const runs = progress.filter((r): r is ProgressRecord => r !== null);
+  const outputs = cellOutputs.filter((_, i) => !progress[i]);
+  const progressAt = runs.length ? progress.findIndex((r) => r !== null) : -1;
   for (let i = 0; i < outputs.length; i++) {
     const o = outputs[i];
+    if (i === progressAt) parts.push(renderProgress(runs));
     if (o.output_type === 'stream') {
-      // Consecutive writes to one stream read as one block.
+      // Consecutive writes to one stream read as one block (not across the progress block's place).
       let text = o.text;
-      while (i + 1 < outputs.length && outputs[i + 1].output_type === 'stream' && (outputs[i + 1] as typeof o).name === o.name) text += (outputs[++i] as typeof o).text;
+      while (i + 1 < outputs.length && i + 1 !== progressAt && outputs[i + 1].output_type === 'stream' && (outputs[i + 1] as typeof o).name === o.name) text += (outputs[++i] as typeof o).text;
       const clean = cleanStream(text).replace(/\n+$/, '');
       if (clean) parts.push(pre(`stream ${o.name}`, clean));
     } else if (o.output_type === 'error') {
@@ -176,6 +254,7 @@ function renderOutputs(outputs: Output[], st: PageState): string {
       parts.push(renderData(o, st));
     }
   }
+  if (progressAt === outputs.length) parts.push(renderProgress(runs));
   return parts.filter(Boolean).join('\n');
 }
 
