@@ -5,7 +5,7 @@
  *   out/<notebook>.html   one page per notebook
  *   out/findings.json     [{ rq, claim, metric, value, threshold, verdict, converged, stepBudget, notebook }]
  *   out/grids/            the experiment grids the notebooks read (notebooks/grids/*.json)
- *   out/assets/           report.css, vega.js (Vega 5 + Vega-Lite 5 browser builds),
+ *   out/assets/           report.css, vega.js (Vega 5, vega-interpreter, Vega-Lite 5 browser builds),
  *                         katex.min.css and fonts/*.woff2 (math is typeset at export)
  *
  * Nothing else in `out` is touched, except pages an earlier export wrote
@@ -91,10 +91,15 @@ function stylesheet(root: string, log: (l: string) => void): string {
   return `/* highlight.js GitHub theme (BSD-3-Clause) */\n${theme}\n/* bnlab report */\n${readAsset('report.css')}`;
 }
 
-/** assets/vega.js: the Vega and Vega-Lite browser builds from node_modules, in that order (Vega-Lite's UMD reads window.vega). */
+/**
+ * assets/vega.js: the Vega, vega-interpreter and Vega-Lite browser builds
+ * from node_modules, in that order (the interpreter's UMD adds
+ * expressionInterpreter to window.vega; Vega-Lite's reads window.vega).
+ * The interpreter is what lets the pages' CSP forbid eval (see page.ts).
+ */
 function vegaBundle(root: string): string | null {
   const parts: string[] = [];
-  for (const [pkg, file] of [['vega', 'build/vega.min.js'], ['vega-lite', 'build/vega-lite.min.js']]) {
+  for (const [pkg, file] of [['vega', 'build/vega.min.js'], ['vega-interpreter', 'build/vega-interpreter.min.js'], ['vega-lite', 'build/vega-lite.min.js']]) {
     const p = path.join(root, 'node_modules', pkg, file);
     if (!fs.existsSync(p)) return null;
     const version = (JSON.parse(fs.readFileSync(path.join(root, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
@@ -148,7 +153,7 @@ export async function exportReport(opts: ExportOptions): Promise<ExportResult> {
   fs.mkdirSync(path.join(outDir, 'assets'), { recursive: true });
   const vega = vegaBundle(root);
   if (vega) writeFile(path.join(outDir, 'assets', 'vega.js'), vega);
-  else log('[report] node_modules/vega or vega-lite has no browser build: charts stay static SVG');
+  else log('[report] node_modules/vega, vega-interpreter or vega-lite has no browser build: charts stay static SVG');
   writeFile(path.join(outDir, 'assets', 'report.css'), stylesheet(root, log));
   const katex = rendered.some((r) => r.math) ? katexAssets(root) : null;
   if (katex) {

@@ -3,7 +3,7 @@
  * (paper, findings table, reproducibility) and the notebook pages. Every
  * script on a page is written here: assets/vega.js, the inlined chart
  * script (assets/charts.js in the exporter's sources) and the charts'
- * JSON specs. A Content-Security-Policy allows exactly those.
+ * JSON specs. A Content-Security-Policy allows exactly those, and no eval.
  */
 import crypto from 'node:crypto';
 import { convergedText, stepBudgetText } from '../../lib/src/findings/schema';
@@ -28,10 +28,12 @@ function csp(inline: string[]): string {
   const hashes = inline.map((s) => `'sha256-${crypto.createHash('sha256').update(s, 'utf8').digest('base64')}'`);
   return [
     "default-src 'none'",
-    // Pages with charts: assets/vega.js ('self', and file: for pages opened from disk), the chart script
-    // by its hash, and Function for Vega's expression compiler. Pages without charts run no script.
+    // Pages with charts: assets/vega.js ('self', and file: for pages opened from disk) and the chart
+    // script by its hash. No 'unsafe-eval': the chart script has Vega interpret its expressions
+    // (vega-interpreter) rather than compile them with Function, so a hostile spec that reaches
+    // Function or eval finds them blocked. Pages without charts run no script.
     // Math is typeset at export: pages with math only add assets/katex.min.css and its fonts ('self').
-    hashes.length ? `script-src 'self' file: ${hashes.join(' ')} 'unsafe-eval'` : "script-src 'none'",
+    hashes.length ? `script-src 'self' file: ${hashes.join(' ')}` : "script-src 'none'",
     "style-src 'self' file: 'unsafe-inline'",
     "img-src 'self' file: data:",
     "font-src 'self' file: data:",

@@ -63,6 +63,8 @@ describe('report export', () => {
     const vega = fs.readFileSync(path.join(out, 'assets', 'vega.js'), 'utf8');
     assert.match(vega, /vega@5\./);
     assert.match(vega, /vega-lite@5\./);
+    // The expression interpreter, between the two: the CSP allows no eval (page.ts).
+    assert.match(vega, /vega@5\.[^]*vega-interpreter@1\.[^]*vega-lite@5\./);
     assert.doesNotMatch(vega, /sourceMappingURL/);
     assert.match(fs.readFileSync(path.join(out, 'assets', 'report.css'), 'utf8'), /\.hljs-keyword/);
   });
@@ -357,6 +359,7 @@ describe('report export', () => {
       const csp = byTag(doc, 'meta').find((m) => attr(m, 'http-equiv') === 'Content-Security-Policy');
       assert.ok(csp && /script-src [^;]*'sha256-/.test(attr(csp, 'content')!) === figures.length > 0, `${file}: CSP`);
       assert.doesNotMatch(attr(csp!, 'content')!, /'unsafe-inline'[^;]*;.*script|script-src[^;]*'unsafe-inline'/);
+      assert.doesNotMatch(attr(csp!, 'content')!, /unsafe-eval/, `${file}: charts run without eval (vega-interpreter)`);
     }
   });
 

@@ -1,6 +1,6 @@
 /*
  * bnlab report: live charts. Inlined into every page that has charts, after
- * assets/vega.js (Vega 5 + Vega-Lite 5). Each figure holds its chart as a
+ * assets/vega.js (Vega 5, vega-interpreter, Vega-Lite 5). Each figure holds its chart as a
  * static SVG and its Vega-Lite spec as JSON in a script element of type
  * application/json; when Vega is there, the SVG is swapped for a
  * live view with tooltips once the figure scrolls near. Without
@@ -10,7 +10,11 @@
   'use strict';
   var vega = window.vega;
   var vegaLite = window.vegaLite;
-  if (!vega || !vegaLite || !document.querySelectorAll) return;
+  // Vega's expressions (signals, calculate, filters, encodings) run through
+  // vega-interpreter, which walks the parsed AST, instead of code Vega
+  // generates and compiles with Function: the page's CSP allows no eval.
+  var interpreter = vega && vega.expressionInterpreter;
+  if (!vega || !vegaLite || !interpreter || !document.querySelectorAll) return;
 
   // The report is self-contained: a chart may not load anything.
   var loader = vega.loader();
@@ -67,7 +71,8 @@
     try {
       var spec = JSON.parse(specEl.textContent);
       var compiled = vegaLite.compile(spec).spec;
-      var view = new vega.View(vega.parse(compiled), { renderer: 'svg', container: host, hover: true, loader: loader, tooltip: tooltip, logLevel: vega.Error });
+      // ast: true keeps each expression's syntax tree for the interpreter (null: no extra config).
+      var view = new vega.View(vega.parse(compiled, null, { ast: true }), { expr: interpreter, renderer: 'svg', container: host, hover: true, loader: loader, tooltip: tooltip, logLevel: vega.Error });
       host.style.display = 'none';
       holder.parentNode.insertBefore(host, holder);
       view.runAsync().then(function () {
