@@ -21,6 +21,7 @@ import { exportReport, type ExportResult } from '../../report/export';
 import { pageName } from '../../report/exporter/notebook';
 import { browserSkipReason, collectErrors, launchChromium, root, screenshotPath } from './helpers';
 import { convergedText } from '../../lib/src/findings/schema';
+import { PROGRESS_MIME } from '../../lib/src/display/mime';
 
 // The callbacks passed to page.evaluate run in the page; the project's
 // tsconfig has no DOM library, so the page's globals are declared loosely.
@@ -45,6 +46,8 @@ const errors: string[] = [];
 const offsite: string[] = [];
 /** Vega-Lite outputs per notebook page, counted in the executed notebooks. */
 const charts = new Map<string, number>();
+/** Per notebook page, the progress records of each cell that trained (lib/src/display/progress). */
+const progress = new Map<string, { state: string; seconds: number }[][]>();
 
 async function open(ctx: BrowserContext, file: string): Promise<Page> {
   const page = await ctx.newPage();
@@ -79,6 +82,8 @@ describe('the exported report in Chromium', { skip }, () => {
         const nb = JSON.parse(fs.readFileSync(path.join(executed, f), 'utf8')) as { cells: { outputs?: Output[] }[] };
         const n = nb.cells.flatMap((c) => c.outputs ?? []).filter((o) => o.data && Object.keys(o.data).some((k) => VEGALITE.test(k))).length;
         charts.set(`${pageName(f.replace(/\.ipynb$/, ''))}.html`, n);
+        const runs = nb.cells.map((c) => (c.outputs ?? []).flatMap((o) => (o.data?.[PROGRESS_MIME] ? [o.data[PROGRESS_MIME] as { state: string; seconds: number }] : []))).filter((r) => r.length > 0);
+        progress.set(`${pageName(f.replace(/\.ipynb$/, ''))}.html`, runs);
       }
       browser = await launchChromium();
       live = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -198,6 +203,26 @@ describe('the exported report in Chromium', { skip }, () => {
       const marks = await page.locator('figure.chart .chart-live svg.marks').evaluateAll((svgs: any[]) => svgs.map((s) => s.querySelectorAll('path, rect, line, symbol, text').length));
       assert.ok(marks.every((n) => n > 5), `${file}: a live chart with almost no marks (${marks.join(', ')})`);
       if (file === SHOT_PAGE) await page.screenshot({ path: screenshotPath('report-notebook.png'), fullPage: true });
+      await page.close();
+    }
+    assertNoErrors();
+  });
+
+  it('folds each cell\'s training progress into one line, counted from the runs the executed notebook recorded', async () => {
+    const trained = [...progress.values()].flat(2);
+    assert.ok(trained.length >= 2, `only ${trained.length} training runs recorded progress under smoke`);
+    // The loop's onEnd reached every record through nbclient's in-place updates: none is left running.
+    assert.deepEqual(trained.filter((r) => r.state !== 'completed' && r.state !== 'diverged'), []);
+    for (const [file, cells] of progress) {
+      const page = await open(plain, file);
+      const summaries = await page.locator('details.progress > summary').allTextContents();
+      assert.deepEqual(
+        summaries.map((t) => t.replace(/, [^,]*$/, '')),
+        cells.map((runs) => `${runs.length} run${runs.length === 1 ? '' : 's'}, ${runs.filter((r) => r.state === 'diverged').length} diverged`),
+        file,
+      );
+      assert.equal(await page.locator('details.progress[open]').count(), 0, `${file}: progress unfolded`);
+      assert.doesNotMatch(await page.locator('#content').innerText(), /█|░/, `${file}: a progress bar is left on the page`);
       await page.close();
     }
     assertNoErrors();
