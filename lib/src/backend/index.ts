@@ -64,6 +64,24 @@ function loadNative(): string {
   return binding?.TF_Version ?? 'unknown';
 }
 
+/**
+ * tfjs's chained ops, x.reshape(…), x.add(y), x.square() …, are methods the
+ * @tensorflow/tfjs package puts on the Tensor class (with the gradients);
+ * tfjs-core, all bnlab itself loads, does not. The native backend has them
+ * because tfjs-node loads @tensorflow/tfjs; on wasm and cpu `bn.tf` tensors
+ * had no methods ("x.reshape is not a function"). tfjs-core ships the
+ * registration as ES modules only (dist/public/chained_ops), which plain
+ * Node cannot require: a notebook kernel runs lib/dist without tsx. So the
+ * same package the native backend loads is loaded on every backend, pure
+ * JS, about 0.1 s; a no-op when tfjs-node loaded it already. It registers
+ * tfjs's gradients as well, which ./gradients otherwise takes from the same
+ * ES modules (and so could not in plain Node).
+ */
+function registerChainedOps(): void {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  require('@tensorflow/tfjs');
+}
+
 async function loadWasm(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   require('@tensorflow/tfjs-backend-wasm');
@@ -79,6 +97,9 @@ export async function initBackend(opts: { backend?: BackendName | 'auto'; quiet?
   tfLogChoice(); // a BNLAB_TF_LOG typo fails here, not as a fallback to wasm
   if (active && (requested === 'auto' || requested === active.name) && tf.getBackend() === active.name) return active;
 
+  // First: it brings tfjs's gradients too, so registerTrainingGradients
+  // (also called by the wasm kernels) finds them registered.
+  registerChainedOps();
   let name: BackendName;
   let reason: string;
   let libtensorflowVersion: string | null = null;
