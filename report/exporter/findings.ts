@@ -5,6 +5,7 @@
  * and the rows of the index's findings table.
  */
 import { convergedText, formatValue, stepBudgetText, VERDICTS, type Finding as LibFinding, type StepBudget, type Verdict } from '../../lib/src/findings/schema';
+import { jsonObject } from './notebook';
 import { escapeHtml } from './sanitize';
 
 export { formatValue, VERDICTS, type Verdict };
@@ -47,16 +48,8 @@ function budgetOf(v: unknown): StepBudget | null {
 
 /** Reads one finding output (object or its JSON text); fills what is missing and says so in `problem`. */
 export function parseFinding(data: unknown, notebook: string): { finding: Finding; problem?: string } | null {
-  let d = data;
-  if (typeof d === 'string') {
-    try {
-      d = JSON.parse(d);
-    } catch {
-      return null;
-    }
-  }
-  if (!d || typeof d !== 'object' || Array.isArray(d)) return null;
-  const o = d as Record<string, unknown>;
+  const o = jsonObject(data);
+  if (!o) return null;
   const problems: string[] = [];
   const verdictRaw = str(o.verdict);
   const verdict = VERDICTS.includes(verdictRaw as Verdict) ? (verdictRaw as Verdict) : 'inconclusive';

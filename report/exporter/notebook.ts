@@ -56,6 +56,22 @@ export function joinText(v: unknown): string {
 }
 
 /**
+ * A JSON MIME type's value as an object: nbformat keeps it as one, an older
+ * writer may have left its JSON text. null for anything else.
+ */
+export function jsonObject(data: unknown): Record<string, unknown> | null {
+  let d = data;
+  if (typeof d === 'string') {
+    try {
+      d = JSON.parse(d);
+    } catch {
+      return null;
+    }
+  }
+  return d && typeof d === 'object' && !Array.isArray(d) ? (d as Record<string, unknown>) : null;
+}
+
+/**
  * JSON.parse that also reads the bare NaN / Infinity / -Infinity Python's
  * json module writes for non-finite floats (nbformat keeps them), as null.
  */

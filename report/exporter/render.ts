@@ -10,7 +10,7 @@ import { findingCard, parseFinding, type PlacedFinding } from './findings';
 import { highlight } from './highlight';
 import { renderLatexOutput } from './math';
 import { renderMarkdown, slugify, uniqueId, type Heading, type MarkdownContext } from './markdown';
-import { FINDING_MIME, PROGRESS_MIME, SVG_MIME, VEGALITE_MIME, type Cell, type DataOutput, type Notebook, type Output } from './notebook';
+import { FINDING_MIME, jsonObject, PROGRESS_MIME, SVG_MIME, VEGALITE_MIME, type Cell, type DataOutput, type Notebook, type Output } from './notebook';
 import { formatDuration } from './page';
 import { escapeHtml, isDataImage, jsonForScript, sanitizeHtml, sanitizeSvg, stripAnsi } from './sanitize';
 
@@ -124,18 +124,9 @@ const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFi
  * shows as any output would, by its HTML.
  */
 export function parseProgress(o: Output): ProgressRecord | null {
-  if (o.output_type === 'stream' || o.output_type === 'error' || o.data[PROGRESS_MIME] === undefined) return null;
-  let d = o.data[PROGRESS_MIME];
-  if (typeof d === 'string') {
-    try {
-      d = JSON.parse(d);
-    } catch {
-      return null;
-    }
-  }
-  if (!d || typeof d !== 'object' || Array.isArray(d)) return null;
-  const r = d as Record<string, unknown>;
-  if (typeof r.label !== 'string' || !PROGRESS_STATES.includes(r.state as ProgressRecord['state']) || num(r.seconds) === null) return null;
+  if (o.output_type === 'stream' || o.output_type === 'error') return null;
+  const r = jsonObject(o.data[PROGRESS_MIME]);
+  if (!r || typeof r.label !== 'string' || !PROGRESS_STATES.includes(r.state as ProgressRecord['state']) || num(r.seconds) === null) return null;
   return {
     label: r.label,
     state: r.state as ProgressRecord['state'],
