@@ -16,7 +16,7 @@ import {
   weightGradients,
 } from '../../lib/src/instrument';
 import { Model, plainCnn, resnet } from '../../lib/src/models';
-import { crossEntropy } from '../../lib/src/train/loop';
+import { crossEntropy } from '../../lib/src/models/loss';
 
 before(async () => {
   await initBackend({ quiet: true });

@@ -13,10 +13,11 @@ import type { TrainSummary } from '../experiments/runs';
 import type { EpochBudget, SweepBase } from '../experiments/sweep';
 import { PAPER } from '../findings/paper';
 import { record } from '../instrument/hooks';
-import { buildModel, Model, ModelOptions, Norm } from '../models';
+import { buildModel, Model, ModelOptions } from '../models';
+import { Norm, NORM_LABEL, NormLabel } from '../models/norm';
 import { Rng } from '../util/rng';
 import { stepsToReach } from './convergence';
-import { bestCompletedRate, bestStableRate, DEFAULT_LEARNED_ABOVE, isSettledPoint, largestStableLearningRate, NORM_LABEL, NormLabel, RatePoint, ratePoints, stepRange, SweepRow, unconvergedText } from './sweep';
+import { bestCompletedRate, bestStableRate, DEFAULT_LEARNED_ABOVE, isSettledPoint, largestStableLearningRate, RatePoint, ratePoints, stepRange, SweepRow, unconvergedText } from './sweep';
 
 export type Rq1Norm = 'batch' | 'none';
 

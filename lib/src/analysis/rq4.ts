@@ -10,7 +10,8 @@
  */
 import type { TopLevelSpec } from 'vega-lite';
 import { assemble, BaseChartOptions, colorScale, Json, notReference, project, Row } from '../charts/common';
-import { bestCompletedRate, DEFAULT_LEARNED_ABOVE, largestStableLearningRate, ratePoints, stepRange, SweepPoint, SweepRow, unconvergedText } from './sweep';
+import type { SweepPoint } from '../experiments/sweep';
+import { bestCompletedRate, DEFAULT_LEARNED_ABOVE, largestStableLearningRate, ratePoints, stepRange, SweepRow, unconvergedText } from './sweep';
 
 export type Rq4Norm = 'none' | 'final-only' | 'batch';
 

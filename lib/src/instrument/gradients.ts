@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Model, PointInfo } from '../models';
-import { crossEntropy } from '../train/loop';
+import { crossEntropy } from '../models/loss';
 import { choosePoints, convInputPoint, convPoints, middleConv, record } from './hooks';
 import { finiteMean, median, moments, sampleValues, topSingularShare } from './stats';
 
