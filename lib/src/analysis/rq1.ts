@@ -24,8 +24,7 @@ export type Rq1Norm = 'batch' | 'none';
 /** How charts and tables name the two models (the shared sweep's labels). */
 export const MODEL_LABEL: Record<Rq1Norm, 'BN' | 'no BN'> = { batch: NORM_LABEL.batch, none: NORM_LABEL.none };
 
-/** BN blue, no BN red, as in every notebook. */
-export const MODEL_COLORS = { BN: '#1f77b4', 'no BN': '#d62728' } as const;
+// Their colours are the palette's (bn.MODEL_COLORS, ../charts/palette).
 
 // The sweep's runs, rows and stable rates live in ./sweep (bn.sweep), shared with RQ4.
 

@@ -29,6 +29,7 @@ import {
   WeightGradientRow,
 } from '../instrument';
 import { buildModel, Model, ModelOptions } from '../models';
+import { normLabel } from '../models/norm';
 import { train } from '../train';
 
 // ---------------------------------------------------------------- the measurement
@@ -291,10 +292,7 @@ export function channelPairShare(rows: readonly { inChannel: number; outChannel:
 
 // ---------------------------------------------------------------- rows for charts and tables
 
-export const NORM_LABEL: Record<string, string> = { batch: 'BN', none: 'no BN', 'final-only': 'final BN' };
-/** Fixed colors: BN blue, no BN red, in every chart. */
-export const NORM_COLORS: Record<string, string> = { BN: '#1f77b4', 'no BN': '#d62728' };
-const normLabel = (n: string) => NORM_LABEL[n] ?? n;
+// Rows name the norm as every chart does (normLabel, ../models/norm), coloured by the palette's bn.MODEL_COLORS.
 const netLabel = (r: ProbeResult) => `ResNet-${r.depth}`;
 const whenLabel = (r: ProbeResult) => (r.steps === 0 ? 'at init' : `after ${r.steps} steps`);
 

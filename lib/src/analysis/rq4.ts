@@ -18,8 +18,7 @@ export type Rq4Norm = 'none' | 'final-only' | 'batch';
 /** Legend order: no BN, BN on the last layer only, BN everywhere. */
 export const NORMS: readonly Rq4Norm[] = ['none', 'final-only', 'batch'];
 
-/** Fixed colours, so every chart of the notebook reads the same way (BN blue, no BN red as elsewhere). */
-export const NORM_COLORS: Record<Rq4Norm, string> = { none: '#d62728', 'final-only': '#ff7f0e', batch: '#1f77b4' };
+// Their colours, in this order, are the palette's (bn.NORM_COLORS, ../charts/palette).
 
 // ---------------------------------------------------------------------------
 // The sweep

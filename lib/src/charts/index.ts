@@ -15,4 +15,5 @@ export { lineChart } from './line';
 export type { LineChartOptions } from './line';
 export { isDiverged, lrSweepChart, STATUS_COMPLETED, STATUS_DIVERGED } from './lr-sweep';
 export type { LrSweepOptions } from './lr-sweep';
+export { MODEL_COLORS, modelColors, NORM_COLORS, normColors } from './palette';
 export { compileToVega, renderSvg, saveSvg } from './render';
