@@ -16,6 +16,7 @@ export * from './display';
 export * from './findings';
 export * from './analysis';
 export * from './util/rng';
+export * from './util/format';
 export * as ops from './ops';
 
 /** When this copy of lib was loaded: a re-run import cell shows whether an edited lib reached the kernel. */

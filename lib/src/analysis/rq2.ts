@@ -13,7 +13,9 @@ import { DataSpec, loadData } from '../experiments/data';
 import type { ModelSpec } from '../experiments/runs';
 import {
   channelMoments,
-  ChannelMomentRow,
+  channelPairMap,
+  ChannelPairCell,
+  channelPairShare,
   CoherenceSummaryRow,
   convPoints,
   kernelGradientCoherence,
@@ -21,15 +23,18 @@ import {
   LogitDominance,
   logitGradients,
   middleConv,
+  momentProfile,
+  MomentProfileRow,
+  quantile,
   record,
   sampleValues,
   summarizeCoherence,
-  topSingularShare,
   weightGradients,
   WeightGradientRow,
 } from '../instrument';
 import { buildModel, Model, ModelOptions } from '../models';
 import { normLabel } from '../models/norm';
+import { fmt } from '../util/format';
 import { train } from '../train';
 
 // ---------------------------------------------------------------- the measurement
@@ -83,22 +88,6 @@ export function probeName(spec: ProbeSpec): string {
   return `rq2 probe ${spec.model.family}${depth}-${spec.model.norm}${spec.steps?.count ? ` after ${spec.steps.count} steps` : ''}`;
 }
 
-/** Per block output: the channel statistics Fig. 5 plots, with their spread over channels. */
-export interface MomentProfileRow {
-  point: string;
-  /** Weight layers before the point (the x axis of Fig. 5). */
-  depth: number;
-  channels: number;
-  /** Mean over channels of the channel std, and its 10th and 90th percentiles over channels. */
-  meanStd: number;
-  stdP10: number;
-  stdP90: number;
-  /** The same for |channel mean|. */
-  meanAbsMean: number;
-  absMeanP10: number;
-  absMeanP90: number;
-}
-
 export interface ProbeResult {
   /** e.g. 'resnet110-none'. */
   model: string;
@@ -123,7 +112,7 @@ export interface ProbeResult {
   /** Table 1: |Σd| against Σ|d| at the conv layers of `coherenceAt`. */
   coherence: CoherenceSummaryRow[];
   /** Mean |∂L/∂W| of the middle conv per (input, output) channel (Fig. 7). */
-  channelPairs: { inChannel: number; outChannel: number; meanAbsGrad: number }[];
+  channelPairs: ChannelPairCell[];
   /** σ1²/Σσ² of that map: the share one rank-one pattern explains. */
   channelPairTopShare: number;
   seconds: number;
@@ -224,70 +213,6 @@ function emptyProbe(): Omit<ProbeResult, 'model' | 'depth' | 'norm' | 'steps' | 
     channelPairs: [],
     channelPairTopShare: NaN,
   };
-}
-
-// ---------------------------------------------------------------- pure pieces of the measurement
-
-/** The q-quantile (0..1, linear interpolation) of the finite values; NaN if none. */
-export function quantile(values: readonly number[], q: number): number {
-  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const pos = q * (v.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
-}
-
-/** Per point (in first-seen order): mean and 10th/90th percentiles over channels of the channel std and |mean|. */
-export function momentProfile(rows: readonly ChannelMomentRow[]): MomentProfileRow[] {
-  const byPoint = new Map<string, ChannelMomentRow[]>();
-  for (const r of rows) {
-    const list = byPoint.get(r.point);
-    if (list) list.push(r);
-    else byPoint.set(r.point, [r]);
-  }
-  return [...byPoint.entries()].map(([point, list]) => {
-    const stds = list.map((r) => r.std);
-    const means = list.map((r) => Math.abs(r.mean));
-    const avg = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-    return {
-      point,
-      depth: list[0].depth,
-      channels: list.length,
-      meanStd: avg(stds),
-      stdP10: quantile(stds, 0.1),
-      stdP90: quantile(stds, 0.9),
-      meanAbsMean: avg(means),
-      absMeanP10: quantile(means, 0.1),
-      absMeanP90: quantile(means, 0.9),
-    };
-  });
-}
-
-/**
- * Mean |gradient| over the spatial offsets of a conv kernel's gradient,
- * given flat in the kernel's [kh, kw, cin, cout] order: one entry per
- * (input channel, output channel), as channelPairGradientMap computes it
- * with a pass of its own.
- */
-export function channelPairMap(values: ArrayLike<number>, shape: [number, number, number, number]): { inChannel: number; outChannel: number; meanAbsGrad: number }[] {
-  const [kh, kw, cin, cout] = shape;
-  if (values.length !== kh * kw * cin * cout) throw new Error(`channelPairMap: ${values.length} values do not fill a [${shape}] kernel`);
-  const sums = new Float64Array(cin * cout);
-  for (let s = 0; s < kh * kw; s++) for (let k = 0; k < cin * cout; k++) sums[k] += Math.abs(values[s * cin * cout + k]);
-  const rows: { inChannel: number; outChannel: number; meanAbsGrad: number }[] = [];
-  for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) rows.push({ inChannel: i, outChannel: o, meanAbsGrad: sums[i * cout + o] / (kh * kw) });
-  return rows;
-}
-
-/** σ1²/Σσ² of a channel-pair map (see instrument's channelPairLowRankShare). */
-export function channelPairShare(rows: readonly { inChannel: number; outChannel: number; meanAbsGrad: number }[]): number {
-  if (rows.length === 0) return NaN;
-  const cin = Math.max(...rows.map((r) => r.inChannel)) + 1;
-  const cout = Math.max(...rows.map((r) => r.outChannel)) + 1;
-  const m = Array.from({ length: cin }, () => new Array<number>(cout).fill(0));
-  for (const r of rows) m[r.inChannel][r.outChannel] = r.meanAbsGrad;
-  return topSingularShare(m);
 }
 
 // ---------------------------------------------------------------- rows for charts and tables
@@ -415,27 +340,9 @@ export function middleCoherence(r: ProbeResult): number {
   return c ? c.aggregateRatio : NaN;
 }
 
-export function fmt(v: number, digits = 3): string {
-  if (!Number.isFinite(v)) return String(v);
-  const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(digits - 1) : String(+v.toPrecision(digits));
-}
-
-/** A markdown table of rows (columns in the order given, numbers formatted). */
-export function markdownTable(rows: readonly Record<string, unknown>[], columns: readonly [key: string, title: string][]): string {
-  // A literal | would end the cell.
-  const escape = (t: string) => t.replace(/\|/g, '\\|');
-  const cell = (v: unknown) => (typeof v === 'number' ? fmt(v) : escape(String(v ?? '—')));
-  return [
-    `| ${columns.map(([, t]) => escape(t)).join(' | ')} |`,
-    `|${columns.map(() => '---').join('|')}|`,
-    ...rows.map((r) => `| ${columns.map(([k]) => cell(r[k])).join(' | ')} |`),
-  ].join('\n');
-}
-
-/** Table 1 as markdown. */
-export function table1Markdown(rows: readonly Table1Row[]): string {
-  return markdownTable(rows as unknown as Record<string, unknown>[], [
+/** Table 1 as the notebook shows it: bn.showTable(table1Rows(…), TABLE1). Numbers as fmt writes them (3 significant digits). */
+export const TABLE1 = {
+  columns: [
     ['network', 'network'],
     ['norm', 'norm'],
     ['layer', 'conv layer'],
@@ -443,8 +350,9 @@ export function table1Markdown(rows: readonly Table1Row[]): string {
     ['absOfSum', 'mean |Σd|'],
     ['sumOfAbs', 'mean Σ|d|'],
     ['ratio', '|Σd| / Σ|d|'],
-  ]);
-}
+  ],
+  format: fmt,
+} as const;
 
 export interface SummaryRow {
   network: string;
@@ -487,8 +395,9 @@ export function summaryRows(results: readonly ProbeResult[]): SummaryRow[] {
   }));
 }
 
-export function summaryMarkdown(rows: readonly SummaryRow[]): string {
-  return markdownTable(rows as unknown as Record<string, unknown>[], [
+/** The summary table: bn.showTable(summaryRows(…), SUMMARY_TABLE). */
+export const SUMMARY_TABLE = {
+  columns: [
     ['network', 'network'],
     ['norm', 'norm'],
     ['when', 'measured'],
@@ -500,8 +409,9 @@ export function summaryMarkdown(rows: readonly SummaryRow[]): string {
     ['dominantShare', 'top logit-grad class share'],
     ['predictionShare', 'top predicted class share'],
     ['pairTopShare', 'Fig. 7 map σ1² share'],
-  ]);
-}
+  ],
+  format: fmt,
+} as const;
 
 /** No-BN ÷ BN of the headline statistics, one row per network depth (and steps). */
 export function ratioRows(results: readonly ProbeResult[]): { network: string; depth: number; steps: number; gradStdRatio: number; noBnGrowth: number; bnGrowth: number; noBnCoherence: number; bnCoherence: number }[] {
@@ -574,18 +484,20 @@ export function rq2Verdict(noBn: ProbeResult | undefined, bn: ProbeResult | unde
   return { passes, gradStdRatio: ratio, checks };
 }
 
-export function checksMarkdown(v: Rq2Verdict): string {
+/** The verdict's checks as table rows, each with its mark: bn.showTable(checkRows(v), CHECKS_TABLE). */
+export function checkRows(v: Rq2Verdict): (Omit<Rq2Check, 'pass'> & { pass: string })[] {
   const mark = (p: boolean | null) => (p === null ? '❔' : p ? '✅' : '❌');
-  return markdownTable(
-    v.checks.map((c) => ({ ...c, pass: mark(c.pass) })),
-    [
-      ['name', 'check'],
-      ['value', 'ours'],
-      ['rule', 'rule'],
-      ['pass', ''],
-    ],
-  );
+  return v.checks.map((c) => ({ ...c, pass: mark(c.pass) }));
 }
+
+export const CHECKS_TABLE = {
+  columns: [
+    ['name', 'check'],
+    ['value', 'ours'],
+    ['rule', 'rule'],
+    ['pass', ''],
+  ],
+} as const;
 
 /**
  * The finding's note: the numbers behind each check at the deepest network,
