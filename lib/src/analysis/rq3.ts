@@ -19,6 +19,7 @@ import type { ChartReference, Row } from '../charts/common';
 import { PAPER } from '../findings/paper';
 import type { InitScheme } from '../models/layers';
 import { NORM_LABEL, type Norm as ModelNorm } from '../models/norm';
+import { pct } from '../util/format';
 import { Rng } from '../util/rng';
 import { networkJacobianSpectrum } from '../instrument/jacobian';
 import { DepthRow, fussCatalanDensity, fussCatalanEdge, gaussianMatrix, singularValues } from '../instrument/random-matrix';
@@ -384,7 +385,6 @@ export interface VerdictResult {
   note: string;
 }
 
-const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
 const signedPct = (v: number) => `${v >= 0 ? '+' : '−'}${(100 * Math.abs(v)).toFixed(1)}%`;
 
 /**

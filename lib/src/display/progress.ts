@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { EpochRecord, StepRecord, TrainCallbacks } from '../train/loop';
 import { consoleProgress, formatDuration } from '../train/progress';
+import { pct } from '../util/format';
 import { kernelChannel } from './kernel';
 
 export interface LiveProgress extends Required<TrainCallbacks> {
@@ -28,7 +29,6 @@ interface Status {
 }
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /** The status as lines of text: the current step, then the last epoch's metrics. */
 export function statusLines(s: Status): string[] {

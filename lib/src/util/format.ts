@@ -15,3 +15,8 @@ export function fmt(v: number, digits = 3): string {
   const a = Math.abs(v);
   return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : String(+v.toPrecision(digits));
 }
+
+/** A fraction as a percentage with one decimal (0.776 → "77.6%"); a missing one as —. */
+export function pct(x: number | null | undefined): string {
+  return x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`;
+}
