@@ -7,6 +7,8 @@ export type { TopLevelSpec } from 'vega-lite';
 export { CHART_FONT, chartConfig } from './common';
 // Exported as ChartRow: a bare `Row` would be ambiguous next to other modules' rows.
 export type { BaseChartOptions, ChartReference, FacetOptions, Row as ChartRow } from './common';
+export { dotChart } from './dot';
+export type { DotChartOptions } from './dot';
 export { heatmap, logLegendValues } from './heatmap';
 export type { HeatmapOptions } from './heatmap';
 export { binRows, histogram } from './histogram';
