@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ChartRow as Row, heatmap, histogram, lineChart, lrSweepChart, renderSvg, TopLevelSpec } from '../lib/src/charts';
+import { ChartRow as Row, heatmap, histogram, lineChart, lrSweepChart, normColors, renderSvg, TopLevelSpec } from '../lib/src/charts';
 import { Rng } from '../lib/src/util/rng';
 
 const root = path.resolve(__dirname, '..');
@@ -146,7 +146,8 @@ function lrSweep(): Row[] {
   return rows;
 }
 
-const BN_COLORS = { batch: '#1f77b4', none: '#d62728' };
+// The palette's colours, keyed by norm as these rows are.
+const BN_COLORS = normColors(['batch', 'none']);
 
 /** The gallery: a name (the file name) and a spec each. */
 export function galleryCharts(): { name: string; spec: TopLevelSpec }[] {

@@ -3,8 +3,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as rq2 from '../../lib/src/analysis/rq2';
 import { initBackend } from '../../lib/src/backend';
-import { channelPairGradientMap, ChannelMomentRow, middleConv, weightGradients } from '../../lib/src/instrument';
-import { resnet } from '../../lib/src/models';
+import { markdownTable } from '../../lib/src/display/table';
 
 before(async () => {
   await initBackend({ quiet: true });
@@ -44,43 +43,7 @@ function fake(o: { depth: number; norm: string; steps?: number; gradStd: number;
 const rule = { minGradStdRatio: 10, minNoBnGrowth: 10, maxBnGrowth: 10 };
 
 describe('rq2 pure pieces', () => {
-  it('quantile interpolates linearly and ignores non-finite values', () => {
-    assert.equal(rq2.quantile([3, 1, 2, NaN], 0.5), 2);
-    assert.equal(rq2.quantile([0, 10], 0.1), 1);
-    assert.ok(Number.isNaN(rq2.quantile([], 0.5)));
-  });
-
-  it('momentProfile averages std and |mean| over channels per point, in first-seen order', () => {
-    const rows: ChannelMomentRow[] = [
-      { point: 'a', depth: 3, channel: 0, mean: -1, std: 1 },
-      { point: 'a', depth: 3, channel: 1, mean: 3, std: 3 },
-      { point: 'b', depth: 5, channel: 0, mean: 2, std: 10 },
-    ];
-    const p = rq2.momentProfile(rows);
-    assert.deepEqual(p.map((r) => r.point), ['a', 'b']);
-    assert.equal(p[0].meanStd, 2);
-    assert.equal(p[0].meanAbsMean, 2);
-    close(p[0].stdP10, 1.2, 1e-12, 'p10');
-    close(p[0].stdP90, 2.8, 1e-12, 'p90');
-    assert.equal(p[1].channels, 1);
-    assert.equal(p[1].stdP10, 10);
-  });
-
-  it('channelPairMap averages |g| over the spatial offsets of a [kh, kw, cin, cout] kernel', () => {
-    // kh = 1, kw = 2, cin = 2, cout = 1: offset 0 holds [1, -2], offset 1 holds [3, 4].
-    const m = rq2.channelPairMap([1, -2, -3, 4], [1, 2, 2, 1]);
-    assert.deepEqual(m, [
-      { inChannel: 0, outChannel: 0, meanAbsGrad: 2 },
-      { inChannel: 1, outChannel: 0, meanAbsGrad: 3 },
-    ]);
-    assert.throws(() => rq2.channelPairMap([1, 2, 3], [1, 2, 2, 1]), /do not fill/);
-  });
-
-  it('channelPairShare is 1 for a rank-one map', () => {
-    const rows = [];
-    for (let i = 0; i < 3; i++) for (let o = 0; o < 4; o++) rows.push({ inChannel: i, outChannel: o, meanAbsGrad: (i + 1) * (o + 2) });
-    close(rq2.channelPairShare(rows), 1, 1e-9, 'share');
-  });
+  // quantile, momentProfile, channelPairMap and channelPairShare are the instrument's (test/instrument).
 
   it('headline statistics: std growth, gradient-std ratio, middle-layer coherence', () => {
     const noBn = fake({ depth: 110, norm: 'none', gradStd: 2, stds: [0.1, 1, 30], coherence: 0.4 });
@@ -144,7 +107,7 @@ describe('rq2 pure pieces', () => {
     assert.equal(rq2.rq2Verdict({ ...noBn, middle: { ...noBn.middle, std: NaN } }, bn, rule).passes, null);
     // A failed check outweighs an undecided one.
     assert.equal(rq2.rq2Verdict({ ...noBn, middle: { ...noBn.middle, std: NaN }, coherence: [] }, { ...bn, moments: bn.moments.map((m, i) => ({ ...m, meanStd: 10 ** (2 * i) })) }, rule).passes, false);
-    assert.match(rq2.checksMarkdown(ok), /✅/);
+    assert.deepEqual(rq2.checkRows(ok).map((c) => c.pass), ['✅', '✅', '✅', '✅']);
   });
 
   it('magnitudeExtent spans whole decades from the smallest group\'s low quantile to the largest |g|, and what it must include', () => {
@@ -186,32 +149,20 @@ describe('rq2 pure pieces', () => {
     assert.match(rq2.findingNote(failed, {}, {}), /^Failed: gradient std ratio/);
   });
 
-  it('markdown tables format numbers and escape the pipes in text', () => {
-    const md = rq2.markdownTable([{ a: 'x', b: 0.000012345 }, { a: '|y|', b: 123.456 }], [['a', 'A'], ['b', '|B|']]);
-    assert.equal(md, '| A | \\|B\\| |\n|---|---|\n| x | 1.23e-5 |\n| \\|y\\| | 123 |');
-    const t = rq2.table1Markdown(rq2.table1Rows([fake({ depth: 20, norm: 'none', gradStd: 1, stds: [1, 2], coherence: 0.25 })]));
-    assert.equal(t.split('\n').length, 4);
+  it('its tables are showTable\'s with column titles, numbers as fmt writes them', () => {
+    const t = markdownTable(rq2.table1Rows([fake({ depth: 20, norm: 'none', gradStd: 1, stds: [1, 2], coherence: 0.25 })]), rq2.TABLE1);
+    assert.deepEqual(t.split('\n'), [
+      '| network | norm | conv layer | depth | mean \\|Σd\\| | mean Σ\\|d\\| | \\|Σd\\| / Σ\\|d\\| |',
+      '| --- | --- | --- | ---: | ---: | ---: | ---: |',
+      '| ResNet-20 | no BN | early | 3 | 1 | 2 | 0.5 |',
+      '| ResNet-20 | no BN | stage2/block0/conv1 | 7 | 0.25 | 1 | 0.25 |',
+    ]);
+    const s = markdownTable(rq2.summaryRows([fake({ depth: 20, norm: 'batch', gradStd: 0.000012345, stds: [1, 2], coherence: 0.25 })]), rq2.SUMMARY_TABLE);
+    assert.match(s.split('\n')[2], /^\| ResNet-20 \| BN \| at init \| 2\.3 \| 1\.23e-5 \| 0 \| 2 \|/);
   });
 });
 
 describe('rq2 probe', () => {
-  it('channelPairMap from weightGradients agrees with channelPairGradientMap', () => {
-    const model = resnet({ depth: 8, width: 4, norm: 'none', inputShape: [8, 8, 1], numClasses: 3, seed: 2 });
-    const x = tf.randomNormal([6, 8, 8, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
-    const y = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2], 'int32'), 3), 'float32') as tf.Tensor2D);
-    try {
-      const mid = middleConv(model).name;
-      const wg = weightGradients(model, x, y, { layers: [mid] });
-      const ours = rq2.channelPairMap(wg.values.get(mid)!, model.trainable.get(`${mid}/kernel`)!.shape as [number, number, number, number]);
-      const theirs = channelPairGradientMap(model, x, y);
-      assert.equal(ours.length, theirs.length);
-      ours.forEach((r, i) => close(r.meanAbsGrad, theirs[i].meanAbsGrad, 1e-6 * Math.max(1e-6, theirs[i].meanAbsGrad), `pair ${i}`));
-    } finally {
-      tf.dispose([x, y]);
-      model.dispose();
-    }
-  });
-
   it('measures a small ResNet at init and after steps, leaving no tensors behind', async () => {
     const data = { dataset: 'fashion-mnist' as const, trainSize: 64, testSize: 32, seed: 1 };
     const model = { family: 'resnet' as const, depth: 8, width: 4, norm: 'none' as const, seed: 1 };

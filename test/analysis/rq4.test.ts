@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import { SweepRow } from '../../lib/src/analysis/sweep';
 import { sweepRowOf } from './helpers';
 import {
-  dotChart,
   NormSummary,
   recoveredShare,
   rq4Verdict,
@@ -13,7 +12,7 @@ import {
   summaryRows,
   sweepPoints,
 } from '../../lib/src/analysis/rq4';
-import { renderSvg } from '../../lib/src/charts';
+import { dotChart, renderSvg } from '../../lib/src/charts';
 import { markTexts, countMarks } from '../charts/svg';
 
 type Norm = SweepRow['norm'];

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sweep } from '../../lib/src/analysis';
-import { budgetEpochs, lrSweepBase, PROFILES } from '../../lib/src/experiments';
+import { budgetEpochs, lrSweepBase, PROFILES, sweepSpec } from '../../lib/src/experiments';
+import { NORM_LABEL } from '../../lib/src/models/norm';
 import { canonicalJson } from '../../lib/src/store';
 import { sweepRowOf } from './helpers';
 
@@ -19,7 +20,7 @@ describe('sweep: run specs', () => {
     for (const profile of PROFILES) {
       const base = lrSweepBase(profile);
       for (const norm of ['batch', 'none', 'final-only'] as const) {
-        const s = sweep.sweepSpec(base, { norm, learningRate: 0.003, seed: 2 });
+        const s = sweepSpec(base, { norm, learningRate: 0.003, seed: 2 });
         assert.deepEqual(s.data, base.data);
         assert.deepEqual(s.model, { ...base.model, norm, seed: 2 });
         assert.deepEqual(s.train, { ...base.train, epochs: budgetEpochs(base.budget, 0.003), learningRate: 0.003, seed: 2 });
@@ -31,12 +32,12 @@ describe('sweep: run specs', () => {
     for (const profile of PROFILES) {
       const base = lrSweepBase(profile);
       for (const norm of ['batch', 'none', 'final-only'] as const) {
-        const { label, ...keyed } = sweep.sweepSpec(base, { norm, learningRate: 0.01, seed: 1 });
+        const { label, ...keyed } = sweepSpec(base, { norm, learningRate: 0.01, seed: 1 });
         // How both notebooks built it: the base's objects spread, then norm/learningRate and seed.
         const before = { data: base.data, model: { ...base.model, norm, seed: 1 }, train: { ...base.train, epochs: budgetEpochs(base.budget, 0.01), learningRate: 0.01, seed: 1 } };
         assert.equal(JSON.stringify(keyed), JSON.stringify(before));
         assert.equal(canonicalJson(keyed), canonicalJson(before));
-        assert.equal(label, `${sweep.NORM_LABEL[norm]}, lr 0.01, seed 1`);
+        assert.equal(label, `${NORM_LABEL[norm]}, lr 0.01, seed 1`);
       }
     }
   });

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { binRows, ChartRow as Row, compileToVega, heatmap, histogram, lineChart, logLegendValues, lrSweepChart, renderSvg, STATUS_DIVERGED } from '../../lib/src/charts';
+import { binRows, ChartRow as Row, compileToVega, heatmap, histogram, lineChart, logLegendValues, lrSweepChart, MODEL_COLORS, modelColors, NORM_COLORS, normColors, renderSvg, STATUS_DIVERGED } from '../../lib/src/charts';
 import { countMarks, markItems, markTexts, pathPoints } from './svg';
 
 const distinctCount = (rows: Row[], ...fields: string[]) => new Set(rows.map((r) => JSON.stringify(fields.map((f) => r[f])))).size;
@@ -201,5 +201,15 @@ describe('specs', () => {
 
   it('a reference needs x or y', () => {
     assert.throws(() => lineChart(curves(), { x: 'step', y: 'loss', references: [{ label: 'nowhere' }] }), /give x, y or both/);
+  });
+});
+
+describe('palette', () => {
+  it('gives each norm one colour (BN blue, no BN red, final-only orange), in the order asked for, by norm or by name', () => {
+    assert.deepEqual(Object.entries(NORM_COLORS), [['none', '#d62728'], ['final-only', '#ff7f0e'], ['batch', '#1f77b4']]);
+    assert.deepEqual(Object.entries(normColors(['batch', 'none'])), [['batch', '#1f77b4'], ['none', '#d62728']]);
+    assert.deepEqual(Object.entries(modelColors(['final-only', 'batch'])), [['final-only BN', '#ff7f0e'], ['BN', '#1f77b4']]);
+    // A legend lists every key of a colour map: RQ1, RQ2 and RQ5 show BN and no BN only.
+    assert.deepEqual(Object.entries(MODEL_COLORS), [['BN', '#1f77b4'], ['no BN', '#d62728']]);
   });
 });

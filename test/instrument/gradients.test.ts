@@ -4,6 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/src/backend';
 import {
   channelPairGradientMap,
+  channelPairMap,
+  channelPairShare,
   convInputPoint,
   gradientHistogram,
   gradientSamples,
@@ -16,7 +18,7 @@ import {
   weightGradients,
 } from '../../lib/src/instrument';
 import { Model, plainCnn, resnet } from '../../lib/src/models';
-import { crossEntropy } from '../../lib/src/train/loop';
+import { crossEntropy } from '../../lib/src/models/loss';
 
 before(async () => {
   await initBackend({ quiet: true });
@@ -285,5 +287,40 @@ describe('channelPairGradientMap (Fig. 7)', () => {
     }
     tf.dispose([x, y]);
     m.dispose();
+  });
+
+  it('channelPairMap averages |g| over the spatial offsets of a [kh, kw, cin, cout] kernel', () => {
+    // kh = 1, kw = 2, cin = 2, cout = 1: offset 0 holds [1, -2], offset 1 holds [3, 4].
+    assert.deepEqual(channelPairMap([1, -2, -3, 4], [1, 2, 2, 1]), [
+      { inChannel: 0, outChannel: 0, meanAbsGrad: 2 },
+      { inChannel: 1, outChannel: 0, meanAbsGrad: 3 },
+    ]);
+    assert.throws(() => channelPairMap([1, 2, 3], [1, 2, 2, 1]), /do not fill/);
+  });
+
+  it('channelPairMap of weightGradients\' values (float64 sums, as RQ2 measures) agrees with tfjs\'s float32 mean |∂L/∂W| over the offsets', () => {
+    const model = resnet({ depth: 8, width: 4, norm: 'none', inputShape: [8, 8, 1], numClasses: 3, seed: 2 });
+    const { x, y } = batch(6, [8, 8, 1], 3, 3);
+    try {
+      const mid = middleConv(model).name;
+      const values = weightGradients(model, x, y, { layers: [mid] }).values.get(mid)!;
+      const kernel = model.trainable.get(`${mid}/kernel`)!;
+      const ours = channelPairMap(values, kernel.shape as [number, number, number, number]);
+      const reference = tf.tidy(() => tf.mean(tf.abs(tf.tensor(values, kernel.shape)), [0, 1]).dataSync());
+      assert.equal(ours.length, reference.length);
+      ours.forEach((c, i) => close(c.meanAbsGrad, reference[i], 1e-6 * Math.max(1e-6, reference[i]), `pair ${i}`));
+    } finally {
+      tf.dispose([x, y]);
+      model.dispose();
+    }
+  });
+
+  it('channelPairShare is 1 for a rank-one map, 1/n for a flat diagonal one, NaN for none', () => {
+    const rankOne = [];
+    for (let i = 0; i < 3; i++) for (let o = 0; o < 4; o++) rankOne.push({ inChannel: i, outChannel: o, meanAbsGrad: (i + 1) * (o + 2) });
+    close(channelPairShare(rankOne), 1, 1e-9, 'rank one');
+    const diag = [0, 1, 2].flatMap((i) => [0, 1, 2].map((o) => ({ inChannel: i, outChannel: o, meanAbsGrad: i === o ? 1 : 0 })));
+    close(channelPairShare(diag), 1 / 3, 1e-9, 'identity');
+    assert.ok(Number.isNaN(channelPairShare([])));
   });
 });

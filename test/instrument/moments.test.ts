@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/src/backend';
-import { channelMoments, defaultActivationPoints, summarizeMoments } from '../../lib/src/instrument';
+import { channelMoments, defaultActivationPoints, momentProfile } from '../../lib/src/instrument';
 import { InitOptions, Model, plainCnn, resnet } from '../../lib/src/models';
 
 before(async () => {
@@ -112,7 +112,7 @@ describe('activation scale against depth at initialisation (Fig. 5), 20-layer pl
   const stdByDepth = (norm: 'batch' | 'none', init: InitOptions) => {
     const m = plainCnn({ depth: 20, width: 8, norm, inputShape: [16, 16, 3], numClasses: 10, seed: 3, init });
     const input = x();
-    const s = summarizeMoments(channelMoments(m, input));
+    const s = momentProfile(channelMoments(m, input));
     input.dispose();
     m.dispose();
     return s.map((r) => r.meanStd);

@@ -8,10 +8,11 @@ import {
   LogitGradientRow,
   logSpace,
   median,
+  momentProfile,
   moments,
+  quantile,
   sampleValues,
   summarizeCoherence,
-  summarizeMoments,
   topSingularShare,
 } from '../../lib/src/instrument';
 import { Rng } from '../../lib/src/util/rng';
@@ -110,16 +111,26 @@ describe('logSpace', () => {
 });
 
 describe('summaries of rows', () => {
-  it('summarizeMoments averages |mean| and std over channels, per point', () => {
-    const s = summarizeMoments([
-      { point: 'a', depth: 1, channel: 0, mean: -2, std: 1 },
-      { point: 'a', depth: 1, channel: 1, mean: 4, std: 3 },
-      { point: 'b', depth: 2, channel: 0, mean: 1, std: 5 },
+  it('quantile interpolates linearly and ignores non-finite values', () => {
+    assert.equal(quantile([3, 1, 2, NaN], 0.5), 2);
+    assert.equal(quantile([0, 10], 0.1), 1);
+    assert.ok(Number.isNaN(quantile([], 0.5)));
+  });
+
+  it('momentProfile averages std and |mean| over channels per point, in first-seen order, with their 10th and 90th percentiles', () => {
+    const p = momentProfile([
+      { point: 'a', depth: 3, channel: 0, mean: -1, std: 1 },
+      { point: 'a', depth: 3, channel: 1, mean: 3, std: 3 },
+      { point: 'b', depth: 5, channel: 0, mean: 2, std: 10 },
     ]);
-    assert.deepEqual(s, [
-      { point: 'a', depth: 1, channels: 2, meanAbsMean: 3, meanStd: 2, maxAbsMean: 4, maxStd: 3 },
-      { point: 'b', depth: 2, channels: 1, meanAbsMean: 1, meanStd: 5, maxAbsMean: 1, maxStd: 5 },
-    ]);
+    assert.deepEqual(p.map((r) => [r.point, r.depth, r.channels]), [['a', 3, 2], ['b', 5, 1]]);
+    assert.equal(p[0].meanStd, 2);
+    assert.equal(p[0].meanAbsMean, 2);
+    close(p[0].stdP10, 1.2, 1e-12, 'p10');
+    close(p[0].stdP90, 2.8, 1e-12, 'p90');
+    close(p[0].absMeanP10, 1.2, 1e-12, '|mean| p10');
+    assert.equal(p[1].stdP10, 10);
+    assert.equal(p[1].absMeanP90, 2);
   });
 
   it('summarizeCoherence gives median, mean and the aggregate ratio', () => {

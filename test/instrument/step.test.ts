@@ -4,7 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/src/backend';
 import { channelMoments, DEFAULT_STEP_SIZES, relativeLossAfterStep, stepAnatomy } from '../../lib/src/instrument';
 import { Model, resnet } from '../../lib/src/models';
-import { crossEntropy, trainStep } from '../../lib/src/train/loop';
+import { crossEntropy } from '../../lib/src/models/loss';
+import { trainStep } from '../../lib/src/train/loop';
 import { SgdMomentum } from '../../lib/src/train/optimizer';
 
 before(async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/src/backend';
-import { buildModel, countForwardMacs, initStd, mlp, optionAShortcut, plainCnn, resnet } from '../../lib/src/models';
+import { buildModel, countForwardMacs, initStd, mlp, NORM_LABEL, normLabel, NORMS, optionAShortcut, plainCnn, resnet } from '../../lib/src/models';
 
 before(async () => {
   await initBackend({ quiet: true });
@@ -165,5 +165,13 @@ describe('initialisation', () => {
       assert.ok(Math.abs(sd / Math.sqrt(2 / 400) - 1) < 0.01, `${distribution}: sd ${sd}`);
       m.dispose();
     }
+  });
+});
+
+describe('norm names', () => {
+  it('name every norm once, as charts, tables and run labels call it; anything else keeps its own name', () => {
+    assert.deepEqual(NORMS.map((n) => NORM_LABEL[n]), ['BN', 'no BN', 'final-only BN']);
+    assert.equal(normLabel('final-only'), 'final-only BN');
+    assert.equal(normLabel('group'), 'group');
   });
 });

@@ -1,5 +1,6 @@
 // One namespace per research question (bn.rq1.rq1Verdict(...), …), and the
-// learning-rate sweep RQ1 and RQ4 share (bn.sweep.sweepSpec(...), …).
+// analysis of the learning-rate sweep RQ1 and RQ4 share (bn.sweep.sweepRow(...),
+// …; its runs are bn.sweepSpec's, in ../experiments/sweep).
 export * as sweep from './sweep';
 export * as convergence from './convergence';
 export * as rq1 from './rq1';

@@ -3,28 +3,28 @@
  * where its benefit comes from? (Fig. 1.) Pure functions from the
  * learning-rate sweep's runs to the numbers the verdict rests on — which
  * rates are stable, the largest stable rate and the best accuracy of each
- * model, BN against no BN at a matched small rate, Fig. 1's curves as rows —
- * and the one measurement of the notebook, the SGD-noise scale α²/|B|·C at
- * initialisation (C: the variance of the per-example gradient).
+ * model, BN against no BN at a matched small rate — here; Fig. 1's curves
+ * as rows in ./rq1-fig1; the one measurement of the notebook, the SGD-noise
+ * scale α²/|B|·C at initialisation (C: the variance of the per-example
+ * gradient), in ./rq1-noise; "BN converges faster" in ./rq1-speed.
  */
-import { Batch, Dataset, toTensors } from '../data';
-import { DataSpec, loadData } from '../experiments/data';
-import type { TrainSummary } from '../experiments/runs';
 import type { EpochBudget, SweepBase } from '../experiments/sweep';
 import { PAPER } from '../findings/paper';
-import { record } from '../instrument/hooks';
-import { buildModel, Model, ModelOptions, Norm } from '../models';
-import { Rng } from '../util/rng';
-import { stepsToReach } from './convergence';
-import { bestCompletedRate, bestStableRate, DEFAULT_LEARNED_ABOVE, isSettledPoint, largestStableLearningRate, NORM_LABEL, NormLabel, RatePoint, ratePoints, stepRange, SweepRow, unconvergedText } from './sweep';
+import { NORM_LABEL } from '../models/norm';
+import { pct } from '../util/format';
+import { bestCompletedRate, bestStableRate, DEFAULT_LEARNED_ABOVE, isSettledPoint, largestStableLearningRate, RatePoint, ratePoints, stepRange, SweepRow, unconvergedText } from './sweep';
+
+// The rest of RQ1's analysis, by subject; bn.rq1 is all of it.
+export * from './rq1-fig1';
+export * from './rq1-noise';
+export * from './rq1-speed';
 
 export type Rq1Norm = 'batch' | 'none';
 
 /** How charts and tables name the two models (the shared sweep's labels). */
 export const MODEL_LABEL: Record<Rq1Norm, 'BN' | 'no BN'> = { batch: NORM_LABEL.batch, none: NORM_LABEL.none };
 
-/** BN blue, no BN red, as in every notebook. */
-export const MODEL_COLORS = { BN: '#1f77b4', 'no BN': '#d62728' } as const;
+// Their colours are the palette's (bn.MODEL_COLORS, ../charts/palette).
 
 // The sweep's runs, rows and stable rates live in ./sweep (bn.sweep), shared with RQ4.
 
@@ -163,7 +163,6 @@ export interface Rq1Verdict {
 /** Comparisons at a threshold ignore floating-point dust: 0.87 − 0.85 is 0.02, 0.03 / 0.01 is 3. */
 const EPS = 1e-9;
 
-const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
 const points = (x: number) => `${x >= 0 ? '+' : '−'}${Math.abs(100 * x).toFixed(1)} points`;
 const lrText = (x: number | null) => (x === null ? 'none' : String(x));
 
@@ -301,106 +300,6 @@ export function paperText(): string {
   );
 }
 
-// ---------------------------------------------------------------------------
-// Fig. 1: accuracy against % of training
-
-/** What a curve row carries besides its point: the configuration's name, the seed, and any other labels (e.g. lr). */
-export type CurveLabels = { config: string; seed: number } & Record<string, string | number>;
-
-export type AccuracyCurveRow = {
-  config: string;
-  seed: number;
-  split: 'train' | 'test';
-  /** % of the planned training steps. */
-  progress: number;
-  accuracy: number;
-};
-
-/**
- * Train and test accuracy against % of training, as rows. Train: the
- * mini-batch accuracy (training mode) averaged over a trailing window of
- * recorded steps (default a fifteenth of the run), at most `maxPoints` rows;
- * test: the test accuracy at each epoch's end. `planned` is the run's
- * planned number of steps (a diverged run's curve then ends where it
- * stopped, not at 100%). Every row carries `labels`.
- */
-export function accuracyCurveRows<L extends CurveLabels>(
-  result: Pick<TrainSummary, 'steps' | 'epochs' | 'totalSteps'>,
-  labels: L,
-  opts: { planned?: number; window?: number; maxPoints?: number } = {},
-): (AccuracyCurveRow & L)[] {
-  const planned = opts.planned ?? result.totalSteps;
-  if (!(planned > 0)) return [];
-  const steps = result.steps.filter((s) => Number.isFinite(s.accuracy));
-  const window = Math.max(1, opts.window ?? Math.round(steps.length / 15));
-  const stride = Math.max(1, Math.ceil(steps.length / (opts.maxPoints ?? 60)));
-  const rows: (AccuracyCurveRow & L)[] = [];
-  let sum = 0;
-  for (let i = 0; i < steps.length; i++) {
-    sum += steps[i].accuracy;
-    if (i >= window) sum -= steps[i - window].accuracy;
-    const last = i === steps.length - 1;
-    if ((i + 1) % stride === 0 || last) {
-      rows.push({ ...labels, split: 'train', progress: (100 * steps[i].step) / planned, accuracy: sum / Math.min(i + 1, window) });
-    }
-  }
-  for (const e of result.epochs) rows.push({ ...labels, split: 'test', progress: (100 * e.step) / planned, accuracy: e.testAccuracy });
-  return rows;
-}
-
-/** One of Fig. 1's four configurations, with the paper's test accuracy for it. */
-export type Fig1Config = {
-  config: string;
-  norm: Rq1Norm;
-  lr: number;
-  /** The paper's test accuracy (Fig. 1, read off) and a label saying at which rate the paper measured it. */
-  paper: number;
-  paperLabel: string;
-};
-
-/**
- * Fig. 1's configurations: BN at a high, a low and a very low rate, and no
- * BN at `noBnLr` (its best stable rate in our sweep; the paper shows no BN
- * at 1e-4, the rate its figure reports). Named (a)–(d), which is also the
- * order of a chart's panels.
- */
-export function fig1Configs(bnLrs: { high: number; low: number; veryLow: number }, noBnLr: number): Fig1Config[] {
-  const p = PAPER.rq1;
-  const make = (panel: string, norm: Rq1Norm, lr: number, paper: number, paperLr: number): Fig1Config => ({
-    config: `(${panel}) ${MODEL_LABEL[norm]}, lr ${lr}`,
-    norm,
-    lr,
-    paper,
-    paperLabel: `paper${lr === paperLr ? '' : ` (lr ${paperLr})`}: ${pct(paper)}`,
-  });
-  return [
-    make('a', 'batch', bnLrs.high, p.testAccuracyBnLr0_1.value, 0.1),
-    make('b', 'batch', bnLrs.low, p.testAccuracyBnLr0_003.value, 0.003),
-    make('c', 'batch', bnLrs.veryLow, p.testAccuracyBnLr0_0001.value, 0.0001),
-    make('d', 'none', noBnLr, p.testAccuracyNoBnLr0_0001.value, 0.0001),
-  ];
-}
-
-/** The paper's number of each Fig. 1 panel, as a labelled rule in that panel (facet field `config`). */
-export function fig1References(configs: readonly Fig1Config[]): { label: string; y: number; panel: { config: string } }[] {
-  return configs.map((c) => ({ label: c.paperLabel, y: c.paper, panel: { config: c.config } }));
-}
-
-/**
- * The paper's Fig. 1 accuracies as diamonds on the sweep chart (x = the
- * rate, y = the accuracy). BN (81%) and no BN (82%) at 1e-4 would print
- * their labels on top of each other, so one label names both.
- */
-export function sweepReferences(): { label: string; x: number; y: number }[] {
-  const p = PAPER.rq1;
-  return [
-    { label: `paper, BN: ${pct(p.testAccuracyBnLr0_1.value)}`, x: 0.1, y: p.testAccuracyBnLr0_1.value },
-    { label: `paper, BN: ${pct(p.testAccuracyBnLr0_003.value)}`, x: 0.003, y: p.testAccuracyBnLr0_003.value },
-    { label: `paper: BN ${pct(p.testAccuracyBnLr0_0001.value)}, no BN ${pct(p.testAccuracyNoBnLr0_0001.value)}`, x: 0.0001, y: p.testAccuracyBnLr0_0001.value },
-    { label: '', x: 0.0001, y: p.testAccuracyNoBnLr0_0001.value },
-  ];
-}
-
 /** What our setting is, against the paper's, in a sentence (for the findings' notes). */
 export function settingText(base: SweepBase, sweepSeeds: readonly number[] = [base.seeds[0]], fig1Seeds: readonly number[] = base.seeds): string {
   const m = base.model;
@@ -420,234 +319,6 @@ export function budgetText(b: EpochBudget): string {
   return b.growth === 0 || b.maxEpochs === b.epochs ? e(b.epochs) : `${e(b.epochs)} at lr ≥ ${b.atRate}, growing as (${b.atRate}/lr)^${b.growth} up to ${b.maxEpochs}`;
 }
 
-// ---------------------------------------------------------------------------
-// The SGD-noise scale α²/|B|·C
-
-/**
- * Running first and second moments of gradient vectors, in float64: the
- * trace of their covariance, Σ_j Var(g_j), with the unbiased (K − 1)
- * denominator, and the squared norm of their mean.
- */
-export class GradientMoments {
-  private sum: Float64Array | null = null;
-  private sumSq: Float64Array | null = null;
-  count = 0;
-
-  add(g: ArrayLike<number>): void {
-    if (!this.sum) {
-      this.sum = new Float64Array(g.length);
-      this.sumSq = new Float64Array(g.length);
-    }
-    if (g.length !== this.sum.length) throw new Error(`GradientMoments: a vector of ${g.length} values after vectors of ${this.sum.length}`);
-    const s = this.sum;
-    const q = this.sumSq!;
-    for (let j = 0; j < g.length; j++) {
-      s[j] += g[j];
-      q[j] += g[j] * g[j];
-    }
-    this.count += 1;
-  }
-
-  /** Σ_j Var(g_j), unbiased; NaN with fewer than two vectors. */
-  traceCovariance(): number {
-    const k = this.count;
-    if (k < 2 || !this.sum) return NaN;
-    let t = 0;
-    for (let j = 0; j < this.sum.length; j++) t += Math.max(0, this.sumSq![j] - (this.sum[j] * this.sum[j]) / k);
-    return t / (k - 1);
-  }
-
-  /** ‖mean g‖². */
-  meanSquaredNorm(): number {
-    if (!this.sum || this.count === 0) return NaN;
-    let t = 0;
-    for (let j = 0; j < this.sum.length; j++) t += (this.sum[j] / this.count) ** 2;
-    return t;
-  }
-}
-
-/**
- * C, the variance of the per-example gradient (E‖∇lᵢ − ∇l‖² over the N
- * training examples), from v = tr Cov(g_B), the variance of the gradient of
- * a mini-batch of B examples drawn without replacement:
- * v = C/B · (N − B)/(N − 1), so C = B · v · (N − 1)/(N − B).
- */
-export function perExampleVariance(batchVariance: number, batchSize: number, datasetSize: number): number {
-  if (!(batchSize >= 1 && batchSize < datasetSize)) throw new Error(`perExampleVariance: need 1 ≤ batch (${batchSize}) < dataset (${datasetSize})`);
-  return (batchSize * batchVariance * (datasetSize - 1)) / (datasetSize - batchSize);
-}
-
-/** The paper's bound on SGD's noise, E‖α∇l − α∇_SGD‖² ≤ α²/|B| · C. */
-export function noiseScale(lr: number, batchSize: number, C: number): number {
-  return (lr * lr * C) / batchSize;
-}
-
-export type GradientNoise = {
-  batchSize: number;
-  batches: number;
-  datasetSize: number;
-  /** tr Cov(g_B): the variance of the mini-batch gradient around its mean. */
-  batchGradientVariance: number;
-  /** C = E‖∇lᵢ − ∇l‖², from the above. */
-  perExampleVariance: number;
-  /** ‖E g_B‖²: the signal the noise is measured against. */
-  meanGradientSqNorm: number;
-  meanLoss: number;
-};
-
-function randomBatch(ds: Dataset, size: number, rng: Rng): Batch {
-  const per = ds.shape[0] * ds.shape[1] * ds.shape[2];
-  const order = rng.permutation(ds.count);
-  const images = new Float32Array(size * per);
-  const labels = new Int32Array(size);
-  for (let i = 0; i < size; i++) {
-    const j = order[i];
-    images.set(ds.images.subarray(j * per, (j + 1) * per), i * per);
-    labels[i] = ds.labels[j];
-  }
-  return { images, labels, size };
-}
-
-/**
- * The mini-batch gradient noise of `model` as it is (at initialisation,
- * when called on a fresh model): the loss gradient (no weight decay) of
- * `batches` random mini-batches of `batchSize` examples, each drawn without
- * replacement, BN in training mode on the mini-batch's own statistics (as
- * SGD sees it; the moving statistics are not touched, nor the weights).
- * With BN the examples of a batch interact, so C is defined through the
- * mini-batch gradient's variance rather than through single-example
- * gradients: it is the C for which the noise at this batch size is C/|B|.
- */
-export function gradientNoise(model: Model, ds: Dataset, opts: { batchSize: number; batches: number; seed: number }): GradientNoise {
-  if (!(opts.batches >= 2)) throw new Error(`gradientNoise: need at least 2 batches, got ${opts.batches}`);
-  const rng = new Rng(opts.seed);
-  const names = [...model.trainable.keys()];
-  const moments = new GradientMoments();
-  let lossSum = 0;
-  for (let k = 0; k < opts.batches; k++) {
-    const { x, y } = toTensors(randomBatch(ds, opts.batchSize, rng), ds.shape, ds.numClasses);
-    const rec = record(model, x, y, { params: names });
-    try {
-      const flat = new Float32Array(names.reduce((s, n) => s + model.trainable.get(n)!.size, 0));
-      let at = 0;
-      for (const n of names) {
-        const v = rec.paramGrads.get(n)!.dataSync();
-        flat.set(v, at);
-        at += v.length;
-      }
-      moments.add(flat);
-      lossSum += rec.loss;
-    } finally {
-      rec.dispose();
-      x.dispose();
-      y.dispose();
-    }
-  }
-  const v = moments.traceCovariance();
-  return {
-    batchSize: opts.batchSize,
-    batches: opts.batches,
-    datasetSize: ds.count,
-    batchGradientVariance: v,
-    perExampleVariance: perExampleVariance(v, opts.batchSize, ds.count),
-    meanGradientSqNorm: moments.meanSquaredNorm(),
-    meanLoss: lossSum / opts.batches,
-  };
-}
-
-export type NoiseRow = GradientNoise & {
-  model: 'BN' | 'no BN';
-  norm: Rq1Norm;
-};
-
-/**
- * The gradient noise at initialisation of the sweep's model, with and
- * without BN (the init of `seed`), at each batch size: on the training
- * split of `base.data`. Wrap it in bn.measure; ResNet-20 takes about
- * 0.2 s a batch of 128.
- */
-export function gradientNoiseAtInit(
-  base: { data: DataSpec; model: SweepBase['model'] },
-  opts: { norms?: readonly Rq1Norm[]; batchSizes: readonly number[]; batches: number; seed: number },
-): NoiseRow[] {
-  const data = loadData(base.data).train;
-  const rows: NoiseRow[] = [];
-  for (const norm of opts.norms ?? (['batch', 'none'] as const)) {
-    const model = buildModel({ ...base.model, norm, seed: opts.seed, inputShape: data.shape, numClasses: data.numClasses } as ModelOptions);
-    try {
-      for (const batchSize of opts.batchSizes) {
-        rows.push({ model: MODEL_LABEL[norm], norm, ...gradientNoise(model, data, { batchSize, batches: opts.batches, seed: opts.seed }) });
-      }
-    } finally {
-      model.dispose();
-    }
-  }
-  return rows;
-}
-
-/** C of a model at a batch size (the measurement's row at the batch size nearest to it). */
-export function varianceAt(noise: readonly NoiseRow[], norm: Norm, batchSize: number): number | null {
-  const own = noise.filter((r) => r.norm === norm);
-  if (!own.length) return null;
-  return own.reduce((a, b) => (Math.abs(b.batchSize - batchSize) < Math.abs(a.batchSize - batchSize) ? b : a)).perExampleVariance;
-}
-
-export type NoiseScaleRow = {
-  model: NormLabel;
-  learningRate: number;
-  seed: number;
-  /** α²/|B|·C at the run's learning rate and batch size, C measured at init. */
-  noiseScale: number;
-  testAccuracy: number | null;
-  diverged: boolean;
-};
-
-/** Each run's noise scale α²/|B|·C (C of its own model), beside its test accuracy. */
-export function noiseScaleRows(rows: readonly SweepRow[], noise: readonly NoiseRow[], batchSize: number): NoiseScaleRow[] {
-  const out: NoiseScaleRow[] = [];
-  for (const r of rows) {
-    const C = varianceAt(noise, r.norm, batchSize);
-    if (C === null) continue;
-    out.push({ model: r.model, learningRate: r.learningRate, seed: r.seed, noiseScale: noiseScale(r.learningRate, batchSize, C), testAccuracy: r.testAccuracy, diverged: r.diverged });
-  }
-  return out;
-}
-
-/**
- * Rank correlation (Spearman) between noise scale and test accuracy over
- * the completed runs of one model: does more SGD noise go with better
- * accuracy? NaN with fewer than three runs.
- */
-export function noiseAccuracyCorrelation(rows: readonly NoiseScaleRow[], model: 'BN' | 'no BN'): number {
-  const pts = rows.filter((r) => r.model === model && !r.diverged && r.testAccuracy !== null && Number.isFinite(r.testAccuracy));
-  if (pts.length < 3) return NaN;
-  const rank = (v: number[]) => {
-    const idx = v.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0]);
-    const r = new Array<number>(v.length);
-    for (let i = 0; i < idx.length; ) {
-      let j = i;
-      while (j + 1 < idx.length && idx[j + 1][0] === idx[i][0]) j++;
-      for (let k = i; k <= j; k++) r[idx[k][1]] = (i + j) / 2;
-      i = j + 1;
-    }
-    return r;
-  };
-  const a = rank(pts.map((p) => p.noiseScale));
-  const b = rank(pts.map((p) => p.testAccuracy!));
-  const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
-  const ma = mean(a);
-  const mb = mean(b);
-  let num = 0;
-  let da = 0;
-  let db = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - ma) * (b[i] - mb);
-    da += (a[i] - ma) ** 2;
-    db += (b[i] - mb) ** 2;
-  }
-  return da === 0 || db === 0 ? NaN : num / Math.sqrt(da * db);
-}
-
 /**
  * Rows for console.table with every number rounded to `digits` significant
  * digits (a table of raw doubles is hard to read); other values as they are.
@@ -658,81 +329,4 @@ export function rounded(rows: readonly object[], digits = 3): Record<string, unk
       Object.entries(r).map(([k, v]) => [k, typeof v === 'number' && Number.isFinite(v) && v !== 0 ? +v.toPrecision(digits) : v]),
     ),
   );
-}
-
-// ---------------------------------------------------------------------------
-// Faster convergence: steps to a fixed test accuracy
-
-export interface SpeedRule {
-  /** The target: this fraction of the lower of the two models' final mean test accuracies, so both reach it. */
-  targetFraction: number;
-  /** BN's mean steps to the target ÷ no BN's must be at most this, with every BN seed faster than every no-BN seed. */
-  maxRatio: number;
-}
-
-export const DEFAULT_SPEED_RULE: SpeedRule = { targetFraction: 0.9, maxRatio: 0.75 };
-
-/** One run's test accuracy at each epoch end, with its steps to the target (for the chart and the table). */
-export type SpeedRun = { model: 'BN' | 'no BN'; learningRate: number; seed: number; result: { epochs: readonly Pick<TrainSummary['epochs'][number], 'step' | 'testAccuracy'>[] }; convergence: SweepRow['convergence'] };
-
-export interface SpeedVerdict {
-  pass: boolean | null;
-  target: number | null;
-  /** Per run: steps to the target (null: never reached). */
-  runs: { model: 'BN' | 'no BN'; learningRate: number; seed: number; stepsToTarget: number | null }[];
-  /** Mean steps to the target, BN ÷ no BN (0 when undefined: the verdict is then inconclusive). */
-  value: number;
-  converged: boolean | null;
-  threshold: string;
-  note: string;
-}
-
-/** Rows for the chart: test accuracy against steps, per run. */
-export function speedCurveRows(runs: readonly SpeedRun[]): { config: string; model: string; seed: number; step: number; testAccuracy: number }[] {
-  return runs.flatMap((r) => r.result.epochs.map((e) => ({ config: `${r.model}, lr ${r.learningRate}`, model: r.model, seed: r.seed, step: e.step, testAccuracy: e.testAccuracy })));
-}
-
-/**
- * "BN converges faster": BN at its largest stable rate against no BN at its
- * best rate, over seeds, in steps to a test accuracy both reach (the rule's
- * fraction of the lower final mean accuracy). Reproduced when BN's mean is
- * at most `maxRatio` × no BN's and every BN seed is faster than every no-BN
- * seed; not reproduced when BN's mean is no smaller than no BN's;
- * inconclusive otherwise, or when a run has not converged (its final
- * accuracy, and so the target, is not settled) or never reaches the target.
- */
-export function speedVerdict(bnRuns: readonly SpeedRun[], noBnRuns: readonly SpeedRun[], rule: SpeedRule = DEFAULT_SPEED_RULE): SpeedVerdict {
-  const threshold =
-    `target = ${rule.targetFraction} × the lower final mean test accuracy of the two; reproduced if BN's mean steps to it ≤ ${rule.maxRatio} × no BN's and every BN seed is faster than every no-BN seed; ` +
-    `not reproduced if BN's mean is no smaller; inconclusive otherwise, or if a run has not converged`;
-  const finalAcc = (rs: readonly SpeedRun[]) => {
-    const a = rs.map((r) => r.result.epochs[r.result.epochs.length - 1]?.testAccuracy).filter((x): x is number => Number.isFinite(x));
-    return a.length === rs.length && a.length ? a.reduce((s, x) => s + x, 0) / a.length : null;
-  };
-  const accBn = finalAcc(bnRuns);
-  const accNoBn = finalAcc(noBnRuns);
-  const all = [...bnRuns, ...noBnRuns];
-  const converged = all.length ? all.every((r) => r.convergence === 'converged') : null;
-  if (accBn === null || accNoBn === null) {
-    return { pass: null, target: null, runs: [], value: 0, converged, threshold, note: 'Inconclusive: a model has no completed run to compare.' };
-  }
-  const target = rule.targetFraction * Math.min(accBn, accNoBn);
-  const runs = all.map((r) => ({ model: r.model, learningRate: r.learningRate, seed: r.seed, stepsToTarget: stepsToReach(r.result.epochs, target) }));
-  const steps = (m: 'BN' | 'no BN') => runs.filter((r) => r.model === m).map((r) => r.stepsToTarget);
-  const sb = steps('BN');
-  const sn = steps('no BN');
-  const reached = [...sb, ...sn].every((x) => x !== null);
-  const mean = (v: (number | null)[]) => (v as number[]).reduce((s, x) => s + x, 0) / v.length;
-  const ratio = reached ? mean(sb) / mean(sn) : null;
-  const separated = reached && Math.max(...(sb as number[])) < Math.min(...(sn as number[]));
-  const decided = converged === true && ratio !== null;
-  const pass = !decided ? null : ratio! <= rule.maxRatio && separated ? true : ratio! >= 1 ? false : null;
-  const fmtSteps = (v: (number | null)[]) => v.map((x) => (x === null ? 'never' : String(Math.round(x)))).join(', ');
-  const unconv = all.filter((r) => r.convergence !== 'converged').map((r) => `${r.model} lr ${r.learningRate} seed ${r.seed} (${r.convergence ?? 'not judged'})`);
-  const note =
-    `Target ${pct(target)} (${rule.targetFraction} × min(BN ${pct(accBn)}, no BN ${pct(accNoBn)})). Steps to it: BN at lr ${bnRuns[0].learningRate} ${fmtSteps(sb)}; no BN at lr ${noBnRuns[0].learningRate} ${fmtSteps(sn)}` +
-    (ratio !== null ? `; mean ratio ${ratio.toFixed(2)}${separated ? ', every BN seed faster' : ', the seeds overlap'}.` : '.') +
-    (unconv.length ? ` Inconclusive: not converged: ${unconv.join('; ')}.` : '') +
-    (!reached ? ' Inconclusive: a run never reached the target.' : '');
-  return { pass, target, runs, value: ratio ?? 0, converged, threshold, note };
 }

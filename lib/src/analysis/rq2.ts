@@ -2,50 +2,19 @@
  * RQ2's analysis: gradients and activations at initialisation, with and
  * without BN, over network depth (the paper's Fig. 2, 5, 6, 7 and Table 1).
  *
- * `probe` is the one measurement: it builds a network from its seed, trains
- * it a few steps if asked, runs every instrument on one fixed batch and
- * returns plain JSON (what the run store keeps). Everything else here is a
- * pure function from probe results to chart rows, tables and the verdict.
+ * The one measurement, `probe`, is ./rq2-probe's (bn.rq2 re-exports it).
+ * Everything here is a pure function from probe results to chart rows,
+ * tables and the verdict.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { Dataset, iterateBatches, selectExamples, toTensors } from '../data';
-import { DataSpec, loadData } from '../experiments/data';
-import type { ModelSpec } from '../experiments/runs';
-import {
-  channelMoments,
-  ChannelMomentRow,
-  CoherenceSummaryRow,
-  convPoints,
-  kernelGradientCoherence,
-  logitGradientDominance,
-  LogitDominance,
-  logitGradients,
-  middleConv,
-  record,
-  sampleValues,
-  summarizeCoherence,
-  topSingularShare,
-  weightGradients,
-  WeightGradientRow,
-} from '../instrument';
-import { buildModel, Model, ModelOptions } from '../models';
-import { train } from '../train';
+import type { DataSpec } from '../experiments/data';
+import { quantile } from '../instrument/stats';
+import { normLabel } from '../models/norm';
+import { fmt } from '../util/format';
+import type { ProbeResult, ProbeSpec } from './rq2-probe';
 
-// ---------------------------------------------------------------- the measurement
+export * from './rq2-probe';
 
-export interface ProbeSpec {
-  /** Where the batches come from: the probe batch is the first `batch` test examples. */
-  data: DataSpec;
-  batch: number;
-  /** The network, with its init seed (rebuilt from it on every probe). */
-  model: ModelSpec;
-  /** Train this many SGD steps (on the training split) before measuring; none if omitted or 0. */
-  steps?: { count: number; learningRate: number; batchSize: number; seed: number; momentum?: number; weightDecay?: number };
-  /** Conv layers whose summands Table 1 compares, as fractions of the conv depth (0.5: the middle one). Default [0.25, 0.5, 0.75]. */
-  coherenceAt?: number[];
-  /** How many middle-layer gradient values to keep for histograms. Default 4000. */
-  histogramSample?: number;
-}
+// ---------------------------------------------------------------- the parameters
 
 /** Everything the notebook's parameters cell sets. */
 export interface Params {
@@ -76,225 +45,9 @@ export function probeSpec(p: Params, depth: number, norm: 'batch' | 'none', step
   };
 }
 
-/** The run-store name of a probe, e.g. 'rq2 probe resnet110-none after 10 steps'. */
-export function probeName(spec: ProbeSpec): string {
-  const depth = 'depth' in spec.model ? spec.model.depth : '';
-  return `rq2 probe ${spec.model.family}${depth}-${spec.model.norm}${spec.steps?.count ? ` after ${spec.steps.count} steps` : ''}`;
-}
-
-/** Per block output: the channel statistics Fig. 5 plots, with their spread over channels. */
-export interface MomentProfileRow {
-  point: string;
-  /** Weight layers before the point (the x axis of Fig. 5). */
-  depth: number;
-  channels: number;
-  /** Mean over channels of the channel std, and its 10th and 90th percentiles over channels. */
-  meanStd: number;
-  stdP10: number;
-  stdP90: number;
-  /** The same for |channel mean|. */
-  meanAbsMean: number;
-  absMeanP10: number;
-  absMeanP90: number;
-}
-
-export interface ProbeResult {
-  /** e.g. 'resnet110-none'. */
-  model: string;
-  depth: number;
-  norm: string;
-  /** SGD steps taken before measuring (0: at initialisation). */
-  steps: number;
-  /** 'diverged' when the training steps diverged; no measurement then. */
-  status: 'ok' | 'diverged';
-  /** Mini-batch losses of the training steps. */
-  trainLosses: number[];
-  /** Cross-entropy of the probe batch (BN with batch statistics). */
-  loss: number;
-  moments: MomentProfileRow[];
-  /** Every conv layer's kernel-gradient statistics, in forward order. */
-  gradients: WeightGradientRow[];
-  /** The middle conv layer (Fig. 2, 7): its statistics, a seeded sample of its gradient values, its kernel shape. */
-  middle: { layer: string; depth: number; std: number; kurtosis: number; maxAbs: number; shape: number[]; sample: number[] };
-  /** ∂L/∂logits, one row per (example, class) (Fig. 6). */
-  logits: { example: number; class: number; grad: number; label: number }[];
-  dominance: LogitDominance;
-  /** Table 1: |Σd| against Σ|d| at the conv layers of `coherenceAt`. */
-  coherence: CoherenceSummaryRow[];
-  /** Mean |∂L/∂W| of the middle conv per (input, output) channel (Fig. 7). */
-  channelPairs: { inChannel: number; outChannel: number; meanAbsGrad: number }[];
-  /** σ1²/Σσ² of that map: the share one rank-one pattern explains. */
-  channelPairTopShare: number;
-  seconds: number;
-}
-
-/** The probe batch: the first `n` examples of a dataset, as tensors the caller disposes. */
-export function probeBatch(ds: Dataset, n: number): { x: tf.Tensor4D; y: tf.Tensor2D } {
-  if (!(Number.isInteger(n) && n >= 2 && n <= ds.count)) throw new Error(`rq2 probe: batch must be an integer in 2..${ds.count}, got ${n}`);
-  const batch = iterateBatches(ds, { batchSize: n }).next().value!;
-  return toTensors(batch, ds.shape, ds.numClasses);
-}
-
-/** The conv layer at fraction f of the conv depth (0: the first, 0.5: the middle conv of `middleConv`, 1: the last). */
-export function convAt(model: Model, f: number): string {
-  const convs = convPoints(model);
-  if (f === 0.5) return middleConv(model).name;
-  return convs[Math.min(convs.length - 1, Math.max(0, Math.round(f * (convs.length - 1))))].name;
-}
-
-/** Builds the network from its seed, trains it `steps.count` steps if asked, measures, disposes it. */
-export async function probe(spec: ProbeSpec): Promise<ProbeResult> {
-  const t0 = Date.now();
-  const data = loadData(spec.data);
-  const model = buildModel({ ...spec.model, inputShape: data.test.shape, numClasses: data.test.numClasses } as ModelOptions);
-  const { x, y } = probeBatch(data.test, spec.batch);
-  try {
-    const depth = 'depth' in spec.model ? spec.model.depth : NaN;
-    const base = { model: model.name, depth, norm: spec.model.norm, steps: spec.steps?.count ?? 0 };
-    let trainLosses: number[] = [];
-    if (spec.steps && spec.steps.count > 0) {
-      const s = spec.steps;
-      // Epochs enough for the steps (an epoch drops its last partial batch); maxSteps stops there.
-      const epochs = Math.ceil(s.count / Math.max(1, Math.floor(data.train.count / s.batchSize)));
-      const r = await train(
-        model,
-        // Evaluation after the steps runs on the probe batch only: cheap, and unused.
-        { train: data.train, test: selectExamples(data.test, Array.from({ length: spec.batch }, (_, i) => i)) },
-        { epochs, maxSteps: s.count, batchSize: s.batchSize, learningRate: s.learningRate, seed: s.seed, momentum: s.momentum, weightDecay: s.weightDecay },
-      );
-      trainLosses = r.steps.map((st) => st.loss);
-      if (r.status === 'diverged') return { ...base, ...emptyProbe(), status: 'diverged', trainLosses, seconds: (Date.now() - t0) / 1000 };
-    }
-
-    const moments = momentProfile(channelMoments(model, x));
-    const mid = middleConv(model);
-    const wg = weightGradients(model, x, y);
-    const midRow = wg.rows.find((r) => r.layer === mid.name)!;
-    const midValues = wg.values.get(mid.name)!;
-    const shape = model.trainable.get(`${mid.name}/kernel`)!.shape;
-    const pairs = channelPairMap(midValues, shape as [number, number, number, number]);
-
-    const logitRows = logitGradients(model, x, y);
-    // The loss through tfjs's log-softmax: without BN the logits are so large that softmax probabilities underflow to 0.
-    const forward = record(model, x, y, {});
-    const loss = forward.loss;
-    forward.dispose();
-    const layers = [...new Set((spec.coherenceAt ?? [0.25, 0.5, 0.75]).map((f) => convAt(model, f)))];
-    const coherence = summarizeCoherence(kernelGradientCoherence(model, x, y, { layers }));
-
-    return {
-      ...base,
-      status: 'ok',
-      trainLosses,
-      loss,
-      moments,
-      gradients: wg.rows,
-      middle: {
-        layer: mid.name,
-        depth: mid.depth,
-        std: midRow.std,
-        kurtosis: midRow.kurtosis,
-        maxAbs: midRow.maxAbs,
-        shape,
-        sample: Array.from(sampleValues(midValues, spec.histogramSample ?? 4000, 1)),
-      },
-      logits: logitRows.map((r) => ({ example: r.example, class: r.class, grad: r.grad, label: r.label })),
-      dominance: logitGradientDominance(logitRows),
-      coherence,
-      channelPairs: pairs,
-      channelPairTopShare: channelPairShare(pairs),
-      seconds: (Date.now() - t0) / 1000,
-    };
-  } finally {
-    tf.dispose([x, y]);
-    model.dispose();
-  }
-}
-
-function emptyProbe(): Omit<ProbeResult, 'model' | 'depth' | 'norm' | 'steps' | 'status' | 'trainLosses' | 'seconds'> {
-  return {
-    loss: NaN,
-    moments: [],
-    gradients: [],
-    middle: { layer: '', depth: NaN, std: NaN, kurtosis: NaN, maxAbs: NaN, shape: [], sample: [] },
-    logits: [],
-    dominance: { examples: 0, dominantClass: -1, dominantShare: NaN, predictedClass: -1, predictionShare: NaN },
-    coherence: [],
-    channelPairs: [],
-    channelPairTopShare: NaN,
-  };
-}
-
-// ---------------------------------------------------------------- pure pieces of the measurement
-
-/** The q-quantile (0..1, linear interpolation) of the finite values; NaN if none. */
-export function quantile(values: readonly number[], q: number): number {
-  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const pos = q * (v.length - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
-}
-
-/** Per point (in first-seen order): mean and 10th/90th percentiles over channels of the channel std and |mean|. */
-export function momentProfile(rows: readonly ChannelMomentRow[]): MomentProfileRow[] {
-  const byPoint = new Map<string, ChannelMomentRow[]>();
-  for (const r of rows) {
-    const list = byPoint.get(r.point);
-    if (list) list.push(r);
-    else byPoint.set(r.point, [r]);
-  }
-  return [...byPoint.entries()].map(([point, list]) => {
-    const stds = list.map((r) => r.std);
-    const means = list.map((r) => Math.abs(r.mean));
-    const avg = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
-    return {
-      point,
-      depth: list[0].depth,
-      channels: list.length,
-      meanStd: avg(stds),
-      stdP10: quantile(stds, 0.1),
-      stdP90: quantile(stds, 0.9),
-      meanAbsMean: avg(means),
-      absMeanP10: quantile(means, 0.1),
-      absMeanP90: quantile(means, 0.9),
-    };
-  });
-}
-
-/**
- * Mean |gradient| over the spatial offsets of a conv kernel's gradient,
- * given flat in the kernel's [kh, kw, cin, cout] order: one entry per
- * (input channel, output channel), as channelPairGradientMap computes it
- * with a pass of its own.
- */
-export function channelPairMap(values: ArrayLike<number>, shape: [number, number, number, number]): { inChannel: number; outChannel: number; meanAbsGrad: number }[] {
-  const [kh, kw, cin, cout] = shape;
-  if (values.length !== kh * kw * cin * cout) throw new Error(`channelPairMap: ${values.length} values do not fill a [${shape}] kernel`);
-  const sums = new Float64Array(cin * cout);
-  for (let s = 0; s < kh * kw; s++) for (let k = 0; k < cin * cout; k++) sums[k] += Math.abs(values[s * cin * cout + k]);
-  const rows: { inChannel: number; outChannel: number; meanAbsGrad: number }[] = [];
-  for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) rows.push({ inChannel: i, outChannel: o, meanAbsGrad: sums[i * cout + o] / (kh * kw) });
-  return rows;
-}
-
-/** σ1²/Σσ² of a channel-pair map (see instrument's channelPairLowRankShare). */
-export function channelPairShare(rows: readonly { inChannel: number; outChannel: number; meanAbsGrad: number }[]): number {
-  if (rows.length === 0) return NaN;
-  const cin = Math.max(...rows.map((r) => r.inChannel)) + 1;
-  const cout = Math.max(...rows.map((r) => r.outChannel)) + 1;
-  const m = Array.from({ length: cin }, () => new Array<number>(cout).fill(0));
-  for (const r of rows) m[r.inChannel][r.outChannel] = r.meanAbsGrad;
-  return topSingularShare(m);
-}
-
 // ---------------------------------------------------------------- rows for charts and tables
 
-export const NORM_LABEL: Record<string, string> = { batch: 'BN', none: 'no BN', 'final-only': 'final BN' };
-/** Fixed colors: BN blue, no BN red, in every chart. */
-export const NORM_COLORS: Record<string, string> = { BN: '#1f77b4', 'no BN': '#d62728' };
-const normLabel = (n: string) => NORM_LABEL[n] ?? n;
+// Rows name the norm as every chart does (normLabel, ../models/norm), coloured by the palette's bn.MODEL_COLORS.
 const netLabel = (r: ProbeResult) => `ResNet-${r.depth}`;
 const whenLabel = (r: ProbeResult) => (r.steps === 0 ? 'at init' : `after ${r.steps} steps`);
 
@@ -417,27 +170,9 @@ export function middleCoherence(r: ProbeResult): number {
   return c ? c.aggregateRatio : NaN;
 }
 
-export function fmt(v: number, digits = 3): string {
-  if (!Number.isFinite(v)) return String(v);
-  const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(digits - 1) : String(+v.toPrecision(digits));
-}
-
-/** A markdown table of rows (columns in the order given, numbers formatted). */
-export function markdownTable(rows: readonly Record<string, unknown>[], columns: readonly [key: string, title: string][]): string {
-  // A literal | would end the cell.
-  const escape = (t: string) => t.replace(/\|/g, '\\|');
-  const cell = (v: unknown) => (typeof v === 'number' ? fmt(v) : escape(String(v ?? '—')));
-  return [
-    `| ${columns.map(([, t]) => escape(t)).join(' | ')} |`,
-    `|${columns.map(() => '---').join('|')}|`,
-    ...rows.map((r) => `| ${columns.map(([k]) => cell(r[k])).join(' | ')} |`),
-  ].join('\n');
-}
-
-/** Table 1 as markdown. */
-export function table1Markdown(rows: readonly Table1Row[]): string {
-  return markdownTable(rows as unknown as Record<string, unknown>[], [
+/** Table 1 as the notebook shows it: bn.showTable(table1Rows(…), TABLE1). Numbers as fmt writes them (3 significant digits). */
+export const TABLE1 = {
+  columns: [
     ['network', 'network'],
     ['norm', 'norm'],
     ['layer', 'conv layer'],
@@ -445,8 +180,9 @@ export function table1Markdown(rows: readonly Table1Row[]): string {
     ['absOfSum', 'mean |Σd|'],
     ['sumOfAbs', 'mean Σ|d|'],
     ['ratio', '|Σd| / Σ|d|'],
-  ]);
-}
+  ],
+  format: fmt,
+} as const;
 
 export interface SummaryRow {
   network: string;
@@ -489,8 +225,9 @@ export function summaryRows(results: readonly ProbeResult[]): SummaryRow[] {
   }));
 }
 
-export function summaryMarkdown(rows: readonly SummaryRow[]): string {
-  return markdownTable(rows as unknown as Record<string, unknown>[], [
+/** The summary table: bn.showTable(summaryRows(…), SUMMARY_TABLE). */
+export const SUMMARY_TABLE = {
+  columns: [
     ['network', 'network'],
     ['norm', 'norm'],
     ['when', 'measured'],
@@ -502,8 +239,9 @@ export function summaryMarkdown(rows: readonly SummaryRow[]): string {
     ['dominantShare', 'top logit-grad class share'],
     ['predictionShare', 'top predicted class share'],
     ['pairTopShare', 'Fig. 7 map σ1² share'],
-  ]);
-}
+  ],
+  format: fmt,
+} as const;
 
 /** No-BN ÷ BN of the headline statistics, one row per network depth (and steps). */
 export function ratioRows(results: readonly ProbeResult[]): { network: string; depth: number; steps: number; gradStdRatio: number; noBnGrowth: number; bnGrowth: number; noBnCoherence: number; bnCoherence: number }[] {
@@ -576,18 +314,20 @@ export function rq2Verdict(noBn: ProbeResult | undefined, bn: ProbeResult | unde
   return { passes, gradStdRatio: ratio, checks };
 }
 
-export function checksMarkdown(v: Rq2Verdict): string {
+/** The verdict's checks as table rows, each with its mark: bn.showTable(checkRows(v), CHECKS_TABLE). */
+export function checkRows(v: Rq2Verdict): (Omit<Rq2Check, 'pass'> & { pass: string })[] {
   const mark = (p: boolean | null) => (p === null ? '❔' : p ? '✅' : '❌');
-  return markdownTable(
-    v.checks.map((c) => ({ ...c, pass: mark(c.pass) })),
-    [
-      ['name', 'check'],
-      ['value', 'ours'],
-      ['rule', 'rule'],
-      ['pass', ''],
-    ],
-  );
+  return v.checks.map((c) => ({ ...c, pass: mark(c.pass) }));
 }
+
+export const CHECKS_TABLE = {
+  columns: [
+    ['name', 'check'],
+    ['value', 'ours'],
+    ['rule', 'rule'],
+    ['pass', ''],
+  ],
+} as const;
 
 /**
  * The finding's note: the numbers behind each check at the deepest network,

@@ -18,6 +18,8 @@ import { binRows } from '../charts/histogram';
 import type { ChartReference, Row } from '../charts/common';
 import { PAPER } from '../findings/paper';
 import type { InitScheme } from '../models/layers';
+import { NORM_LABEL, type Norm as ModelNorm } from '../models/norm';
+import { pct } from '../util/format';
 import { Rng } from '../util/rng';
 import { networkJacobianSpectrum } from '../instrument/jacobian';
 import { DepthRow, fussCatalanDensity, fussCatalanEdge, gaussianMatrix, singularValues } from '../instrument/random-matrix';
@@ -66,7 +68,8 @@ export function productSpectra(o: { N: number; depths: number[]; seed: number })
   return out;
 }
 
-export type Norm = 'none' | 'batch';
+/** RQ3's networks have BN after every layer or none (the models' norms, without final-only). */
+export type Norm = Extract<ModelNorm, 'none' | 'batch'>;
 
 export interface NetworkConfig {
   activation: 'linear' | 'relu';
@@ -260,12 +263,11 @@ export function paperEdgeReferences(kind: 'x' | 'point', Ms?: readonly number[])
 }
 
 const INIT_NAME: Record<InitScheme, string> = { xavier: 'Xavier', he: 'He' };
-const NORM_NAME: Record<Norm, string> = { none: 'no BN', batch: 'BN' };
 const ACT_NAME = { linear: 'linear', relu: 'ReLU' } as const;
 
 /** A network config as chart labels. */
 export function configLabels(c: NetworkConfig): { activation: string; init: string; norm: string } {
-  return { activation: ACT_NAME[c.activation], init: INIT_NAME[c.init], norm: NORM_NAME[c.norm] };
+  return { activation: ACT_NAME[c.activation], init: INIT_NAME[c.init], norm: NORM_LABEL[c.norm] };
 }
 
 /** Mean σ² of the first `layer` layers' Jacobian against `layer`, per network. */
@@ -383,7 +385,6 @@ export interface VerdictResult {
   note: string;
 }
 
-const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
 const signedPct = (v: number) => `${v >= 0 ? '+' : '−'}${(100 * Math.abs(v)).toFixed(1)}%`;
 
 /**

@@ -1,47 +1,22 @@
 /**
- * The learning-rate sweep shared by RQ1 and RQ4: the run spec of one sweep
- * point (built from the shared base, so a run one notebook trained is served
- * to the other from the store), a run as a tidy row, the rows grouped per
- * (norm, learning rate), and which rates are stable. Generic over the norm:
- * RQ1 sweeps 'batch' and 'none', RQ4 adds 'final-only'.
+ * The learning-rate sweep shared by RQ1 and RQ4, analysed: a run as a tidy
+ * row, the rows grouped per (norm, learning rate), and which rates are
+ * stable. Generic over the norm: RQ1 sweeps 'batch' and 'none', RQ4 adds
+ * 'final-only'. The runs themselves (SweepPoint, sweepSpec) are built in
+ * ../experiments/sweep.
  */
-import type { TrainRunSpec, TrainSummary } from '../experiments/runs';
-import { budgetEpochs, SweepBase } from '../experiments/sweep';
-import type { Norm } from '../models';
+import type { TrainSummary } from '../experiments/runs';
+import type { SweepPoint } from '../experiments/sweep';
+import { Norm, NORM_LABEL, NormLabel } from '../models/norm';
 import type { LrSchedule } from '../train/schedule';
 import { ConvergenceRule, ConvergenceStatus, runConvergence, scheduleDrops } from './convergence';
 
 /** Chance is 0.1 on ten classes; a rate must beat this mean test accuracy to count as having learned. */
 export const DEFAULT_LEARNED_ABOVE = 0.2;
 
-/** How charts, tables and run labels name each norm. */
-export const NORM_LABEL = { batch: 'BN', none: 'no BN', 'final-only': 'final-only BN' } as const satisfies Record<Norm, string>;
-export type NormLabel<N extends Norm = Norm> = (typeof NORM_LABEL)[N];
-
-// ---------------------------------------------------------------------------
-// Runs
-
-/** One run of the sweep. */
-export interface SweepPoint<N extends Norm = Norm> {
-  norm: N;
-  learningRate: number;
-  seed: number;
-}
-
-/**
- * The run spec of one sweep point: the shared RQ1/RQ4 base unchanged, with
- * only the norm, the learning rate and the seed (of the init and of the data
- * order) set. The store keys on everything but the label, so equal points
- * are equal runs whichever notebook asks: do not change how this is built.
- */
-export function sweepSpec(base: SweepBase, p: SweepPoint): TrainRunSpec {
-  return {
-    label: `${NORM_LABEL[p.norm]}, lr ${p.learningRate}, seed ${p.seed}`,
-    data: base.data,
-    model: { ...base.model, norm: p.norm, seed: p.seed },
-    train: { ...base.train, epochs: budgetEpochs(base.budget, p.learningRate), learningRate: p.learningRate, seed: p.seed },
-  };
-}
+// A sweep point and its run spec (SweepPoint, sweepSpec) live in
+// ../experiments/sweep: the grid builds its runs from them too, and must not
+// depend on the analyses.
 
 // ---------------------------------------------------------------------------
 // Rows

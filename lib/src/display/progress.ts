@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import type { EpochRecord, StepRecord, TrainCallbacks } from '../train/loop';
 import { consoleProgress, divergenceNote, formatDuration } from '../train/progress';
+import { pct } from '../util/format';
 import { kernelChannel } from './kernel';
 import { PROGRESS_MIME, type ProgressRecord, type ProgressState } from './mime';
 
@@ -35,7 +36,6 @@ interface Status {
 }
 
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
 /** The status as lines of text: the current step, then the last epoch's metrics. */
 export function statusLines(s: Status): string[] {

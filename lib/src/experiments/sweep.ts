@@ -4,9 +4,11 @@
  * same config, and so the same key, when RQ4 asks for it: the store serves it
  * and nothing is trained twice.
  */
+import { Norm, NORM_LABEL } from '../models/norm';
 import type { LrSchedule } from '../train';
 import type { DataSpec } from './data';
 import { activeProfile, PAPER_SETTING, ProfileName } from './profile';
+import type { TrainRunSpec } from './runs';
 
 export interface SweepBase {
   data: DataSpec;
@@ -35,6 +37,29 @@ export function budgetEpochs(b: EpochBudget, learningRate: number): number {
   if (!(learningRate > 0)) throw new Error(`budgetEpochs: the learning rate must be positive, got ${learningRate}`);
   const grown = learningRate >= b.atRate ? b.epochs : Math.ceil(b.epochs * (b.atRate / learningRate) ** b.growth - 1e-9);
   return Math.min(b.maxEpochs, Math.max(b.epochs, grown));
+}
+
+/** One run of the sweep. */
+export interface SweepPoint<N extends Norm = Norm> {
+  norm: N;
+  learningRate: number;
+  seed: number;
+}
+
+/**
+ * The run spec of one sweep point: the shared RQ1/RQ4 base unchanged, with
+ * only the norm, the learning rate and the seed (of the init and of the data
+ * order) set. The store keys on everything but the label, so equal points
+ * are equal runs whichever notebook (or grid shard) asks: do not change how
+ * this is built.
+ */
+export function sweepSpec(base: SweepBase, p: SweepPoint): TrainRunSpec {
+  return {
+    label: `${NORM_LABEL[p.norm]}, lr ${p.learningRate}, seed ${p.seed}`,
+    data: base.data,
+    model: { ...base.model, norm: p.norm, seed: p.seed },
+    train: { ...base.train, epochs: budgetEpochs(base.budget, p.learningRate), learningRate: p.learningRate, seed: p.seed },
+  };
 }
 
 export function lrSweepBase(profile: ProfileName = activeProfile()): SweepBase {

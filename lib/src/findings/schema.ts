@@ -1,8 +1,10 @@
 /**
- * What a finding is, with no dependency: the notebooks emit findings
- * (lib/src/findings) and the report's exporter reads them back
- * (report/exporter/findings.ts), both from this one definition.
+ * What a finding is, with no dependency beyond lib's number format (no
+ * tfjs, no kernel): the notebooks emit findings (lib/src/findings) and the
+ * report's exporter reads them back (report/exporter/findings.ts), both from
+ * this one definition.
  */
+import { fmt } from '../util/format';
 
 export type Verdict = 'reproduced' | 'not reproduced' | 'inconclusive';
 export const VERDICTS: readonly Verdict[] = ['reproduced', 'not reproduced', 'inconclusive'];
@@ -43,11 +45,9 @@ export interface Finding {
   note?: string;
 }
 
-/** A number as findings print it: 4 significant digits, an exponent when tiny or huge. */
+/** A number as findings print it: fmt's rule (../util/format) at 4 significant digits; a missing one as —. */
 export function formatValue(v: number | null): string {
-  if (v === null || !Number.isFinite(v)) return v === null ? '—' : String(v);
-  const a = Math.abs(v);
-  return a !== 0 && (a < 1e-3 || a >= 1e5) ? v.toExponential(2) : String(+v.toPrecision(4));
+  return v === null ? '—' : fmt(v, 4);
 }
 
 /** The convergence column: "yes", "no", or "—" where no training is involved. */

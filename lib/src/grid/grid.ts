@@ -24,10 +24,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { NORM_LABEL, SweepPoint, sweepSpec } from '../analysis/sweep';
 import { activeProfile, PROFILES, ProfileName } from '../experiments/profile';
 import { trainRunSpec, TrainRunSpec } from '../experiments/runs';
-import { lrSweepBase } from '../experiments/sweep';
+import { lrSweepBase, SweepPoint, sweepSpec } from '../experiments/sweep';
+import { Norm, NORMS } from '../models/norm';
 import type { RunSpec } from '../store';
 
 export type AxisValue = number | string | boolean;
@@ -133,7 +133,7 @@ export function parseGrid(value: unknown, source = '(inline)'): GridDefinition {
       } else checkValues(source, axis, v, '');
     }
     if (p.norm !== undefined) {
-      for (const n of valuesFor(p.norm as AxisValues, null)) if (!(String(n) in NORM_LABEL)) throw new GridError(source, `${where}.norm: ${JSON.stringify(n)} is not one of ${Object.keys(NORM_LABEL).join(', ')}`);
+      for (const n of valuesFor(p.norm as AxisValues, null)) if (!(NORMS as readonly AxisValue[]).includes(n)) throw new GridError(source, `${where}.norm: ${JSON.stringify(n)} is not one of ${NORMS.join(', ')}`);
     }
   });
   return { name, ...(description !== undefined ? { description } : {}), base: base as GridBaseName, axes: axes as GridDefinition['axes'] };
@@ -191,7 +191,7 @@ function specOf(source: string, profile: ProfileName, point: Record<string, Axis
   const { norm, learningRate, seed, ...rest } = point;
   if (typeof learningRate !== 'number' || !(learningRate > 0)) throw new GridError(source, `learningRate must be a positive number, got ${JSON.stringify(learningRate)}`);
   if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new GridError(source, `seed must be an integer, got ${JSON.stringify(seed)}`);
-  const spec = structuredClone(sweepSpec(base, { norm: norm as keyof typeof NORM_LABEL, learningRate, seed }));
+  const spec = structuredClone(sweepSpec(base, { norm: norm as Norm, learningRate, seed }));
   const extra: string[] = [];
   for (const [axis, value] of Object.entries(rest)) {
     setPath(source, spec, axis, AXIS_PATHS[axis] ?? axis, value);

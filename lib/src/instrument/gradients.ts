@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Model, PointInfo } from '../models';
-import { crossEntropy } from '../train/loop';
+import { crossEntropy } from '../models/loss';
 import { choosePoints, convInputPoint, convPoints, middleConv, record } from './hooks';
 import { finiteMean, median, moments, sampleValues, topSingularShare } from './stats';
 
@@ -335,53 +335,56 @@ export function summarizeCoherence(rows: readonly KernelCoherenceRow[]): Coheren
 
 // ---------------------------------------------------------------- Fig. 7: (input channel, output channel) map
 
-export interface ChannelPairRow {
-  layer: string;
-  depth: number;
+/** One cell of the (input channel × output channel) map. */
+export interface ChannelPairCell {
   inChannel: number;
   outChannel: number;
   /** Mean over the kernel's spatial offsets of |∂L/∂W|. */
   meanAbsGrad: number;
 }
 
-/** Mean |kernel gradient| per (input channel, output channel) of the chosen conv layers (default: the middle one). */
-export function channelPairGradientMap(model: Model, x: tf.Tensor, y: tf.Tensor2D, opts: GradientOptions & { layers?: readonly string[] } = {}): ChannelPairRow[] {
-  const layers = choosePoints(model, opts.layers, () => [middleConv(model)]);
-  const params = layers.map((p) => kernelName(model, p));
-  const rec = record(model, x, y, { training: opts.training, params });
-  try {
-    const rows: ChannelPairRow[] = [];
-    layers.forEach((p, li) => {
-      const g = rec.paramGrads.get(params[li])!;
-      const [, , cin, cout] = g.shape;
-      const meanAbs = tf.tidy(() => tf.mean(tf.abs(g), [0, 1]));
-      const m = meanAbs.dataSync();
-      meanAbs.dispose();
-      for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) rows.push({ layer: p.name, depth: p.depth, inChannel: i, outChannel: o, meanAbsGrad: m[i * cout + o] });
-    });
-    return rows;
-  } finally {
-    rec.dispose();
-  }
+export interface ChannelPairRow extends ChannelPairCell {
+  layer: string;
+  depth: number;
 }
 
 /**
- * Per layer, σ1²/Σσ² of the (input channel × output channel) map: how much of
- * it one rank-one pattern explains (Fig. 7's "a few channels always carry
- * large gradients" without BN).
+ * Mean |gradient| over the spatial offsets of a conv kernel's gradient,
+ * given flat in the kernel's [kh, kw, cin, cout] order (as weightGradients
+ * returns it): one cell per (input channel, output channel), row-major in
+ * the input channel. Summed in float64, from the values already read back,
+ * so a probe that has the gradient needs no pass of its own.
  */
-export function channelPairLowRankShare(rows: readonly ChannelPairRow[]): { layer: string; depth: number; topSingularShare: number }[] {
-  const byLayer = new Map<string, { depth: number; cells: ChannelPairRow[] }>();
-  for (const r of rows) {
-    const e = byLayer.get(r.layer) ?? { depth: r.depth, cells: [] };
-    e.cells.push(r);
-    byLayer.set(r.layer, e);
-  }
-  return [...byLayer.entries()].map(([layer, { depth, cells }]) => {
-    const cin = Math.max(...cells.map((c) => c.inChannel)) + 1;
-    const cout = Math.max(...cells.map((c) => c.outChannel)) + 1;
-    const matrix = Array.from({ length: cin }, () => new Float64Array(cout));
-    for (const c of cells) matrix[c.inChannel][c.outChannel] = c.meanAbsGrad;
-    return { layer, depth, topSingularShare: topSingularShare(matrix) };
+export function channelPairMap(values: ArrayLike<number>, shape: readonly [number, number, number, number]): ChannelPairCell[] {
+  const [kh, kw, cin, cout] = shape;
+  if (values.length !== kh * kw * cin * cout) throw new Error(`channelPairMap: ${values.length} values do not fill a [${shape}] kernel`);
+  const sums = new Float64Array(cin * cout);
+  for (let s = 0; s < kh * kw; s++) for (let k = 0; k < cin * cout; k++) sums[k] += Math.abs(values[s * cin * cout + k]);
+  const cells: ChannelPairCell[] = [];
+  for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) cells.push({ inChannel: i, outChannel: o, meanAbsGrad: sums[i * cout + o] / (kh * kw) });
+  return cells;
+}
+
+/** The map of the chosen conv layers (default: the middle one), from one backward pass. */
+export function channelPairGradientMap(model: Model, x: tf.Tensor, y: tf.Tensor2D, opts: GradientOptions & { layers?: readonly string[] } = {}): ChannelPairRow[] {
+  const layers = choosePoints(model, opts.layers, () => [middleConv(model)]);
+  const wg = weightGradients(model, x, y, { training: opts.training, layers: layers.map((p) => p.name) });
+  return layers.flatMap((p) => {
+    const shape = model.trainable.get(kernelName(model, p))!.shape as [number, number, number, number];
+    return channelPairMap(wg.values.get(p.name)!, shape).map((c) => ({ layer: p.name, depth: p.depth, ...c }));
   });
+}
+
+/**
+ * σ1²/Σσ² of one (input channel × output channel) map: how much of it one
+ * rank-one pattern explains (Fig. 7's "a few channels always carry large
+ * gradients" without BN). NaN for an empty map.
+ */
+export function channelPairShare(cells: readonly ChannelPairCell[]): number {
+  if (cells.length === 0) return NaN;
+  const cin = Math.max(...cells.map((c) => c.inChannel)) + 1;
+  const cout = Math.max(...cells.map((c) => c.outChannel)) + 1;
+  const matrix = Array.from({ length: cin }, () => new Array<number>(cout).fill(0));
+  for (const c of cells) matrix[c.inChannel][c.outChannel] = c.meanAbsGrad;
+  return topSingularShare(matrix);
 }

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Model, PointInfo, Tap } from '../models';
-import { crossEntropy } from '../train/loop';
+import { crossEntropy } from '../models/loss';
 
 export interface RecordOptions {
   /** BN normalises with the batch's statistics (the paper's "at initialisation" measurements). Default true. */

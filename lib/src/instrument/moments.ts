@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Model, PointInfo, Tap } from '../models';
 import { choosePoints, defaultActivationPoints } from './hooks';
+import { quantile } from './stats';
 
 export interface ChannelMomentRow {
   point: string;
@@ -65,32 +66,44 @@ export function channelMoments(model: Model, x: tf.Tensor, opts: ChannelMomentOp
   return rows;
 }
 
-export interface MomentSummaryRow {
+/** Per point: the channel statistics Fig. 5 plots against depth, with their spread over channels. */
+export interface MomentProfileRow {
   point: string;
+  /** Weight layers before the point (the x axis of Fig. 5). */
   depth: number;
   channels: number;
-  /** Mean over channels of |channel mean|: the "mean" curve of Fig. 5. */
-  meanAbsMean: number;
-  /** Mean over channels of the channel std: the "std" curve of Fig. 5. */
+  /** Mean over channels of the channel std (the "std" curve of Fig. 5), and its 10th and 90th percentiles over channels. */
   meanStd: number;
-  maxAbsMean: number;
-  maxStd: number;
+  stdP10: number;
+  stdP90: number;
+  /** The same for |channel mean| (the "mean" curve). */
+  meanAbsMean: number;
+  absMeanP10: number;
+  absMeanP90: number;
 }
 
-/** One row per point (in the rows' order): the magnitudes Fig. 5 plots against depth. */
-export function summarizeMoments(rows: readonly ChannelMomentRow[]): MomentSummaryRow[] {
-  const byPoint = new Map<string, MomentSummaryRow>();
+/** One row per point, in first-seen order: mean and 10th/90th percentiles over channels of the channel std and |mean|. */
+export function momentProfile(rows: readonly ChannelMomentRow[]): MomentProfileRow[] {
+  const byPoint = new Map<string, ChannelMomentRow[]>();
   for (const r of rows) {
-    let s = byPoint.get(r.point);
-    if (!s) {
-      s = { point: r.point, depth: r.depth, channels: 0, meanAbsMean: 0, meanStd: 0, maxAbsMean: 0, maxStd: 0 };
-      byPoint.set(r.point, s);
-    }
-    s.channels += 1;
-    s.meanAbsMean += Math.abs(r.mean);
-    s.meanStd += r.std;
-    s.maxAbsMean = Math.max(s.maxAbsMean, Math.abs(r.mean));
-    s.maxStd = Math.max(s.maxStd, r.std);
+    const list = byPoint.get(r.point);
+    if (list) list.push(r);
+    else byPoint.set(r.point, [r]);
   }
-  return [...byPoint.values()].map((s) => ({ ...s, meanAbsMean: s.meanAbsMean / s.channels, meanStd: s.meanStd / s.channels }));
+  return [...byPoint.entries()].map(([point, list]) => {
+    const stds = list.map((r) => r.std);
+    const means = list.map((r) => Math.abs(r.mean));
+    const avg = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    return {
+      point,
+      depth: list[0].depth,
+      channels: list.length,
+      meanStd: avg(stds),
+      stdP10: quantile(stds, 0.1),
+      stdP90: quantile(stds, 0.9),
+      meanAbsMean: avg(means),
+      absMeanP10: quantile(means, 0.1),
+      absMeanP90: quantile(means, 0.9),
+    };
+  });
 }

@@ -74,6 +74,16 @@ export function median(values: Numbers): number {
   return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
 }
 
+/** The q-quantile (0..1, linear interpolation between order statistics) of the finite values; NaN if there are none. */
+export function quantile(values: readonly number[], q: number): number {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const pos = q * (v.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+}
+
 /** Mean of the finite values; NaN if there are none. */
 export function finiteMean(values: Numbers): number {
   const v = finiteValues(values);

@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Model } from '../models';
-import { crossEntropy } from '../train/loop';
+import { crossEntropy } from '../models/loss';
 import { choosePoints, defaultActivationPoints } from './hooks';
 import { channelMomentTensors } from './moments';
 

@@ -4,6 +4,8 @@ import { plainCnn } from './plain-cnn';
 import { resnet } from './resnet';
 
 export * from './layers';
+export * from './norm';
+export * from './loss';
 export * from './model';
 export { resnet, optionAShortcut } from './resnet';
 export { plainCnn } from './plain-cnn';

@@ -13,9 +13,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as ops from '../ops';
 import { Rng } from '../util/rng';
 
-export type Norm = 'batch' | 'none' | 'final-only';
-export const NORMS: readonly Norm[] = ['batch', 'none', 'final-only'];
-
 export type InitScheme = 'he' | 'xavier';
 export interface InitOptions {
   /** He (Kaiming): variance 2/fan_in. Xavier (Glorot): variance 2/(fan_in + fan_out). */

@@ -2,7 +2,8 @@
  * What every model family returns, and the typed configs they take.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { DEFAULT_INIT, ForwardContext, InitOptions, Layer, NORMS, Norm, ParameterStore, PointInfo, Tap } from './layers';
+import { DEFAULT_INIT, ForwardContext, InitOptions, Layer, ParameterStore, PointInfo, Tap } from './layers';
+import { Norm, NORMS } from './norm';
 import { Rng } from '../util/rng';
 
 export interface CommonModelOptions {

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { activeBackend, BackendInfo } from '../backend';
 import { augmentBatch, Dataset, iterateBatches, toTensors } from '../data';
 import { Model } from '../models';
+import { crossEntropy } from '../models/loss';
 import { Rng } from '../util/rng';
 import { withAsyncOps } from '../ops/native';
 import { SgdMomentum } from './optimizer';
@@ -90,11 +91,6 @@ export function checkTrainConfig(c: TrainConfig): void {
   if (!Number.isFinite(c.seed)) throw bad('seed must be a number', c.seed);
   if (c.maxSteps !== undefined && (!Number.isInteger(c.maxSteps) || c.maxSteps < 1)) throw bad('maxSteps must be a positive integer', c.maxSteps);
   checkSchedule(c.schedule ?? { kind: 'constant' });
-}
-
-/** Mean cross-entropy of logits against one-hot labels. */
-export function crossEntropy(labels: tf.Tensor2D, logits: tf.Tensor2D): tf.Scalar {
-  return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
 }
 
 /** Loss and accuracy of a model on a dataset, in inference mode (BN uses moving statistics). */
