@@ -45,7 +45,19 @@ export { Rng } from './util/rng';
 // ---------------------------------------------------------------- models
 // The three families, the norms they take and what charts call them, the loss, and the layer ops (bn.ops).
 export { buildModel, countForwardMacs, crossEntropy, mlp, NORM_LABEL, normLabel, NORMS, plainCnn, resnet } from './models';
-export type { InitOptions, InitScheme, MlpOptions, Model, ModelOptions, Norm, NormLabel, PlainCnnOptions, PointInfo, ResNetOptions, Tap } from './models';
+export type {
+  InitOptions,
+  InitScheme,
+  MlpOptions,
+  Model,
+  ModelOptions,
+  Norm,
+  NormLabel,
+  PlainCnnOptions,
+  PointInfo,
+  ResNetOptions,
+  Tap,
+} from './models';
 export { ops };
 
 // ---------------------------------------------------------------- train
@@ -130,7 +142,17 @@ export {
   trainRun,
   trainRunSpec,
 } from './experiments';
-export type { DataSpec, EpochBudget, ModelSpec, ProfileName, RunOptions, SweepBase, SweepPoint, TrainRunSpec, TrainSummary } from './experiments';
+export type {
+  DataSpec,
+  EpochBudget,
+  ModelSpec,
+  ProfileName,
+  RunOptions,
+  SweepBase,
+  SweepPoint,
+  TrainRunSpec,
+  TrainSummary,
+} from './experiments';
 export { expandGrid, gridValues, readGrid, readGridFile, runProvenance, sweepPointOf } from './grid';
 export type { Grid, GridDefinition, GridRun, ProvenanceRow } from './grid';
 

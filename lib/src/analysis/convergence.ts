@@ -52,7 +52,13 @@ export interface ConvergenceRule {
 }
 
 /** Fixed before any run of the convergence redesign (see the RQ1 notebook's "Convergence" section). */
-export const CONVERGENCE_RULE: ConvergenceRule = { window: 0.2, maxLossFall: 0.05, maxAccuracyRise: 0.01, significance: 2, minEvaluations: 5 };
+export const CONVERGENCE_RULE: ConvergenceRule = {
+  window: 0.2,
+  maxLossFall: 0.05,
+  maxAccuracyRise: 0.01,
+  significance: 2,
+  minEvaluations: 5,
+};
 
 export type ConvergenceStatus = 'converged' | 'not converged' | 'diverged';
 
@@ -123,10 +129,18 @@ function inWindow(curve: Curve, from: number, to: number): Curve {
 function trend(curve: Curve, from: number, to: number): { n: number; lossFall: number; accuracyRise: number; accuracyRiseError: number } {
   const w = inWindow(curve, from, to);
   const xs = w.map((e) => e.step);
-  const acc = slope(xs, w.map((e) => e.testAccuracy));
+  const acc = slope(
+    xs,
+    w.map((e) => e.testAccuracy),
+  );
   return {
     n: w.length,
-    lossFall: -slope(xs, w.map((e) => e.trainLoss)).slope * (to - from),
+    lossFall:
+      -slope(
+        xs,
+        w.map((e) => e.trainLoss),
+      ).slope *
+      (to - from),
     accuracyRise: acc.slope * (to - from),
     accuracyRiseError: acc.error * (to - from),
   };
@@ -193,7 +207,9 @@ export function runConvergence(
         add(moreStepsFromTrend(prev.lossFall, now.lossFall, rule.maxLossFall, W));
       }
       if (now.accuracyRise > rule.maxAccuracyRise && !(now.accuracyRise < rule.significance * now.accuracyRiseError)) {
-        why.push(`the test accuracy still rose ${pts(now.accuracyRise)} ± ${pts(now.accuracyRiseError)} (flat: ≤ ${pts(rule.maxAccuracyRise)} or < ${rule.significance} standard errors)`);
+        why.push(
+          `the test accuracy still rose ${pts(now.accuracyRise)} ± ${pts(now.accuracyRiseError)} (flat: ≤ ${pts(rule.maxAccuracyRise)} or < ${rule.significance} standard errors)`,
+        );
         add(moreStepsFromTrend(prev.accuracyRise, now.accuracyRise, rule.maxAccuracyRise, W));
       }
     }
@@ -232,8 +248,17 @@ export function runConvergence(
     return Math.ceil(w.moreSteps / d);
   });
   const moreSteps = estimates.some((e) => e === null) ? null : Math.max(...(estimates as number[]));
-  const hint = moreSteps === null ? 'the trend does not slow, so no estimate (at least a doubling)' : `the measured trend suggests about ${moreSteps} more steps`;
-  return { status: 'not converged', steps: T, windows, moreSteps, reason: `not converged after ${T} steps: ${failed.map((w) => w.why).join('; ')}; ${hint}` };
+  const hint =
+    moreSteps === null
+      ? 'the trend does not slow, so no estimate (at least a doubling)'
+      : `the measured trend suggests about ${moreSteps} more steps`;
+  return {
+    status: 'not converged',
+    steps: T,
+    windows,
+    moreSteps,
+    reason: `not converged after ${T} steps: ${failed.map((w) => w.why).join('; ')}; ${hint}`,
+  };
 }
 
 /** Settled: converged, or diverged (no longer training would change that). */

@@ -101,7 +101,11 @@ export function sweepReferences(): { label: string; x: number; y: number }[] {
   return [
     { label: `paper, BN: ${pct(p.testAccuracyBnLr0_1.value)}`, x: 0.1, y: p.testAccuracyBnLr0_1.value },
     { label: `paper, BN: ${pct(p.testAccuracyBnLr0_003.value)}`, x: 0.003, y: p.testAccuracyBnLr0_003.value },
-    { label: `paper: BN ${pct(p.testAccuracyBnLr0_0001.value)}, no BN ${pct(p.testAccuracyNoBnLr0_0001.value)}`, x: 0.0001, y: p.testAccuracyBnLr0_0001.value },
+    {
+      label: `paper: BN ${pct(p.testAccuracyBnLr0_0001.value)}, no BN ${pct(p.testAccuracyNoBnLr0_0001.value)}`,
+      x: 0.0001,
+      y: p.testAccuracyBnLr0_0001.value,
+    },
     { label: '', x: 0.0001, y: p.testAccuracyNoBnLr0_0001.value },
   ];
 }

@@ -28,7 +28,8 @@ export class GradientMoments {
       this.sum = new Float64Array(g.length);
       this.sumSq = new Float64Array(g.length);
     }
-    if (g.length !== this.sum.length) throw new Error(`GradientMoments: a vector of ${g.length} values after vectors of ${this.sum.length}`);
+    if (g.length !== this.sum.length)
+      throw new Error(`GradientMoments: a vector of ${g.length} values after vectors of ${this.sum.length}`);
     const s = this.sum;
     const q = this.sumSq!;
     for (let j = 0; j < g.length; j++) {
@@ -63,7 +64,8 @@ export class GradientMoments {
  * v = C/B · (N − B)/(N − 1), so C = B · v · (N − 1)/(N − B).
  */
 export function perExampleVariance(batchVariance: number, batchSize: number, datasetSize: number): number {
-  if (!(batchSize >= 1 && batchSize < datasetSize)) throw new Error(`perExampleVariance: need 1 ≤ batch (${batchSize}) < dataset (${datasetSize})`);
+  if (!(batchSize >= 1 && batchSize < datasetSize))
+    throw new Error(`perExampleVariance: need 1 ≤ batch (${batchSize}) < dataset (${datasetSize})`);
   return (batchSize * batchVariance * (datasetSize - 1)) / (datasetSize - batchSize);
 }
 
@@ -198,7 +200,14 @@ export function noiseScaleRows(rows: readonly SweepRow[], noise: readonly NoiseR
   for (const r of rows) {
     const C = varianceAt(noise, r.norm, batchSize);
     if (C === null) continue;
-    out.push({ model: r.model, learningRate: r.learningRate, seed: r.seed, noiseScale: noiseScale(r.learningRate, batchSize, C), testAccuracy: r.testAccuracy, diverged: r.diverged });
+    out.push({
+      model: r.model,
+      learningRate: r.learningRate,
+      seed: r.seed,
+      noiseScale: noiseScale(r.learningRate, batchSize, C),
+      testAccuracy: r.testAccuracy,
+      diverged: r.diverged,
+    });
   }
   return out;
 }
@@ -214,7 +223,7 @@ export function noiseAccuracyCorrelation(rows: readonly NoiseScaleRow[], model: 
   const rank = (v: number[]) => {
     const idx = v.map((x, i) => [x, i] as const).sort((a, b) => a[0] - b[0]);
     const r = new Array<number>(v.length);
-    for (let i = 0; i < idx.length; ) {
+    for (let i = 0; i < idx.length;) {
       let j = i;
       while (j + 1 < idx.length && idx[j + 1][0] === idx[i][0]) j++;
       for (let k = i; k <= j; k++) r[idx[k][1]] = (i + j) / 2;

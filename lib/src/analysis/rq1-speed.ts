@@ -17,7 +17,13 @@ export interface SpeedRule {
 export const DEFAULT_SPEED_RULE: SpeedRule = { targetFraction: 0.9, maxRatio: 0.75 };
 
 /** One run's test accuracy at each epoch end, with its steps to the target (for the chart and the table). */
-export type SpeedRun = { model: 'BN' | 'no BN'; learningRate: number; seed: number; result: { epochs: readonly Pick<TrainSummary['epochs'][number], 'step' | 'testAccuracy'>[] }; convergence: SweepRow['convergence'] };
+export type SpeedRun = {
+  model: 'BN' | 'no BN';
+  learningRate: number;
+  seed: number;
+  result: { epochs: readonly Pick<TrainSummary['epochs'][number], 'step' | 'testAccuracy'>[] };
+  convergence: SweepRow['convergence'];
+};
 
 export interface SpeedVerdict {
   pass: boolean | null;
@@ -32,8 +38,18 @@ export interface SpeedVerdict {
 }
 
 /** Rows for the chart: test accuracy against steps, per run. */
-export function speedCurveRows(runs: readonly SpeedRun[]): { config: string; model: string; seed: number; step: number; testAccuracy: number }[] {
-  return runs.flatMap((r) => r.result.epochs.map((e) => ({ config: `${r.model}, lr ${r.learningRate}`, model: r.model, seed: r.seed, step: e.step, testAccuracy: e.testAccuracy })));
+export function speedCurveRows(
+  runs: readonly SpeedRun[],
+): { config: string; model: string; seed: number; step: number; testAccuracy: number }[] {
+  return runs.flatMap((r) =>
+    r.result.epochs.map((e) => ({
+      config: `${r.model}, lr ${r.learningRate}`,
+      model: r.model,
+      seed: r.seed,
+      step: e.step,
+      testAccuracy: e.testAccuracy,
+    })),
+  );
 }
 
 /**
@@ -45,7 +61,11 @@ export function speedCurveRows(runs: readonly SpeedRun[]): { config: string; mod
  * inconclusive otherwise, or when a run has not converged (its final
  * accuracy, and so the target, is not settled) or never reaches the target.
  */
-export function speedVerdict(bnRuns: readonly SpeedRun[], noBnRuns: readonly SpeedRun[], rule: SpeedRule = DEFAULT_SPEED_RULE): SpeedVerdict {
+export function speedVerdict(
+  bnRuns: readonly SpeedRun[],
+  noBnRuns: readonly SpeedRun[],
+  rule: SpeedRule = DEFAULT_SPEED_RULE,
+): SpeedVerdict {
   const threshold =
     `target = ${rule.targetFraction} × the lower final mean test accuracy of the two; reproduced if BN's mean steps to it ≤ ${rule.maxRatio} × no BN's and every BN seed is faster than every no-BN seed; ` +
     `not reproduced if BN's mean is no smaller; inconclusive otherwise, or if a run has not converged`;
@@ -58,10 +78,23 @@ export function speedVerdict(bnRuns: readonly SpeedRun[], noBnRuns: readonly Spe
   const all = [...bnRuns, ...noBnRuns];
   const converged = all.length ? all.every((r) => r.convergence === 'converged') : null;
   if (accBn === null || accNoBn === null) {
-    return { pass: null, target: null, runs: [], value: 0, converged, threshold, note: 'Inconclusive: a model has no completed run to compare.' };
+    return {
+      pass: null,
+      target: null,
+      runs: [],
+      value: 0,
+      converged,
+      threshold,
+      note: 'Inconclusive: a model has no completed run to compare.',
+    };
   }
   const target = rule.targetFraction * Math.min(accBn, accNoBn);
-  const runs = all.map((r) => ({ model: r.model, learningRate: r.learningRate, seed: r.seed, stepsToTarget: stepsToReach(r.result.epochs, target) }));
+  const runs = all.map((r) => ({
+    model: r.model,
+    learningRate: r.learningRate,
+    seed: r.seed,
+    stepsToTarget: stepsToReach(r.result.epochs, target),
+  }));
   const steps = (m: 'BN' | 'no BN') => runs.filter((r) => r.model === m).map((r) => r.stepsToTarget);
   const sb = steps('BN');
   const sn = steps('no BN');
@@ -72,7 +105,9 @@ export function speedVerdict(bnRuns: readonly SpeedRun[], noBnRuns: readonly Spe
   const decided = converged === true && ratio !== null;
   const pass = !decided ? null : ratio! <= rule.maxRatio && separated ? true : ratio! >= 1 ? false : null;
   const fmtSteps = (v: (number | null)[]) => v.map((x) => (x === null ? 'never' : String(Math.round(x)))).join(', ');
-  const unconv = all.filter((r) => r.convergence !== 'converged').map((r) => `${r.model} lr ${r.learningRate} seed ${r.seed} (${r.convergence ?? 'not judged'})`);
+  const unconv = all
+    .filter((r) => r.convergence !== 'converged')
+    .map((r) => `${r.model} lr ${r.learningRate} seed ${r.seed} (${r.convergence ?? 'not judged'})`);
   const note =
     `Target ${pct(target)} (${rule.targetFraction} × min(BN ${pct(accBn)}, no BN ${pct(accNoBn)})). Steps to it: BN at lr ${bnRuns[0].learningRate} ${fmtSteps(sb)}; no BN at lr ${noBnRuns[0].learningRate} ${fmtSteps(sn)}` +
     (ratio !== null ? `; mean ratio ${ratio.toFixed(2)}${separated ? ', every BN seed faster' : ', the seeds overlap'}.` : '.') +

@@ -12,7 +12,18 @@ import type { EpochBudget, SweepBase } from '../experiments/sweep';
 import { PAPER } from '../findings/paper';
 import { NORM_LABEL } from '../models/norm';
 import { pct } from '../util/format';
-import { bestCompletedRate, bestStableRate, DEFAULT_LEARNED_ABOVE, isSettledPoint, largestStableLearningRate, RatePoint, ratePoints, stepRange, SweepRow, unconvergedText } from './sweep';
+import {
+  bestCompletedRate,
+  bestStableRate,
+  DEFAULT_LEARNED_ABOVE,
+  isSettledPoint,
+  largestStableLearningRate,
+  RatePoint,
+  ratePoints,
+  stepRange,
+  SweepRow,
+  unconvergedText,
+} from './sweep';
 
 // The rest of RQ1's analysis, by subject; bn.rq1 is all of it.
 export * from './rq1-fig1';
@@ -67,7 +78,10 @@ export function summarize(rows: readonly SweepRow[], learnedAbove = DEFAULT_LEAR
       model: MODEL_LABEL[norm],
       runs: points.reduce((s, p) => s + p.runs, 0),
       divergedRuns: points.reduce((s, p) => s + p.divergedRuns, 0),
-      divergedAt: points.filter((p) => p.divergedRuns > 0).map((p) => p.learningRate).sort((a, b) => b - a),
+      divergedAt: points
+        .filter((p) => p.divergedRuns > 0)
+        .map((p) => p.learningRate)
+        .sort((a, b) => b - a),
       largestStableLearningRate: largestStableLearningRate(rows, norm, learnedAbove),
       bestLearningRate: best?.learningRate ?? null,
       bestTestAccuracy: best?.meanTestAccuracy ?? null,
@@ -194,7 +208,11 @@ export function rq1Verdict(rows: readonly SweepRow[], rule: Rq1Rule = DEFAULT_RU
   // stable one up (stable there, unstable above); the best accuracy, each
   // model's best rate; the matched check, both models at the matched rate.
   const reads = {
-    ratio: allPoints.filter((p) => (p.norm === 'batch' && lrBn !== null && p.learningRate >= lrBn) || (p.norm === 'none' && lrNoBn !== null && p.learningRate >= lrNoBn)),
+    ratio: allPoints.filter(
+      (p) =>
+        (p.norm === 'batch' && lrBn !== null && p.learningRate >= lrBn) ||
+        (p.norm === 'none' && lrNoBn !== null && p.learningRate >= lrNoBn),
+    ),
     best: [bestBn, bestNoBn].filter((p): p is RatePoint => p !== null),
     matched: matched ? allPoints.filter((p) => p.learningRate === matched.lr && (p.norm === 'batch' || p.norm === 'none')) : [],
   };
@@ -262,7 +280,14 @@ export function matchedVerdict(
   gaps: readonly MatchedGap[],
   margin: number,
   rows: readonly SweepRow[] = [],
-): { pass: boolean | null; worstGap: number; value: number; converged: boolean | null; steps: { min: number; max: number } | null; note: string } {
+): {
+  pass: boolean | null;
+  worstGap: number;
+  value: number;
+  converged: boolean | null;
+  steps: { min: number; max: number } | null;
+  note: string;
+} {
   const counts = gaps.filter((g) => g.decidable && g.converged);
   const worstGap = counts.length ? Math.max(...counts.map((g) => g.gap!)) : NaN;
   const raw = gaps.filter((g) => g.bn !== null && g.noBn !== null).map((g) => g.bn! - g.noBn!);
@@ -287,7 +312,10 @@ export function matchedVerdict(
     value,
     converged: readRows.length ? unconverged.length === 0 : null,
     steps: stepRange(readRows),
-    note: note + '.' + (unconverged.length ? ` Not converged: ${unconverged.join('; ')}.` : readRows.length ? ' Every run at these rates converged.' : ''),
+    note:
+      note +
+      '.' +
+      (unconverged.length ? ` Not converged: ${unconverged.join('; ')}.` : readRows.length ? ' Every run at these rates converged.' : ''),
   };
 }
 
@@ -301,10 +329,15 @@ export function paperText(): string {
 }
 
 /** What our setting is, against the paper's, in a sentence (for the findings' notes). */
-export function settingText(base: SweepBase, sweepSeeds: readonly number[] = [base.seeds[0]], fig1Seeds: readonly number[] = base.seeds): string {
+export function settingText(
+  base: SweepBase,
+  sweepSeeds: readonly number[] = [base.seeds[0]],
+  fig1Seeds: readonly number[] = base.seeds,
+): string {
   const m = base.model;
   const d = base.data;
-  const images = d.trainSize !== undefined ? `${d.trainSize.toLocaleString('en')} training / ${(d.testSize ?? 0).toLocaleString('en')} test` : 'all';
+  const images =
+    d.trainSize !== undefined ? `${d.trainSize.toLocaleString('en')} training / ${(d.testSize ?? 0).toLocaleString('en')} test` : 'all';
   const seeds = (s: readonly number[]) => `seed${s.length === 1 ? '' : 's'} ${s.join(', ')}`;
   return (
     `Ours: ResNet-${m.depth} (width ${m.width}) on ${images} ${d.dataset} images${d.downsample ? ` downsampled ${d.downsample}×` : ''}, ${budgetText(base.budget)} at batch ${base.train.batchSize}` +
@@ -316,7 +349,9 @@ export function settingText(base: SweepBase, sweepSeeds: readonly number[] = [ba
 /** A budget in words: "30 epochs at lr ≥ 0.1, growing as (0.1/lr)^0.5 up to 60". */
 export function budgetText(b: EpochBudget): string {
   const e = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
-  return b.growth === 0 || b.maxEpochs === b.epochs ? e(b.epochs) : `${e(b.epochs)} at lr ≥ ${b.atRate}, growing as (${b.atRate}/lr)^${b.growth} up to ${b.maxEpochs}`;
+  return b.growth === 0 || b.maxEpochs === b.epochs
+    ? e(b.epochs)
+    : `${e(b.epochs)} at lr ≥ ${b.atRate}, growing as (${b.atRate}/lr)^${b.growth} up to ${b.maxEpochs}`;
 }
 
 /**

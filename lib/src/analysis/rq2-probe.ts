@@ -114,8 +114,22 @@ export async function probe(spec: ProbeSpec): Promise<ProbeResult> {
       const r = await train(
         model,
         // Evaluation after the steps runs on the probe batch only: cheap, and unused.
-        { train: data.train, test: selectExamples(data.test, Array.from({ length: spec.batch }, (_, i) => i)) },
-        { epochs, maxSteps: s.count, batchSize: s.batchSize, learningRate: s.learningRate, seed: s.seed, momentum: s.momentum, weightDecay: s.weightDecay },
+        {
+          train: data.train,
+          test: selectExamples(
+            data.test,
+            Array.from({ length: spec.batch }, (_, i) => i),
+          ),
+        },
+        {
+          epochs,
+          maxSteps: s.count,
+          batchSize: s.batchSize,
+          learningRate: s.learningRate,
+          seed: s.seed,
+          momentum: s.momentum,
+          weightDecay: s.weightDecay,
+        },
       );
       trainLosses = r.steps.map((st) => st.loss);
       if (r.status === 'diverged') return { ...base, ...emptyProbe(), status: 'diverged', trainLosses, seconds: (Date.now() - t0) / 1000 };

@@ -62,7 +62,9 @@ export function deepest(results: readonly ProbeResult[]): number {
 }
 
 /** Fig. 5 as long rows: one per (network, norm, block, statistic), with the 10–90% band over channels. */
-export function momentRows(results: readonly ProbeResult[]): { network: string; norm: string; when: string; layer: number; statistic: string; value: number; lo: number; hi: number }[] {
+export function momentRows(
+  results: readonly ProbeResult[],
+): { network: string; norm: string; when: string; layer: number; statistic: string; value: number; lo: number; hi: number }[] {
   return results.flatMap((r) => {
     const base = { network: netLabel(r), norm: normLabel(r.norm), when: whenLabel(r) };
     return r.moments.flatMap((m) => [
@@ -84,8 +86,18 @@ export function stdGrowth(r: ProbeResult): number {
 }
 
 /** Fig. 2: the middle layer's gradient sample as rows (value, |value|, value ÷ its std), labelled by norm. */
-export function gradientRows(results: readonly ProbeResult[]): { norm: string; network: string; value: number; abs: number; standardized: number }[] {
-  return results.flatMap((r) => r.middle.sample.map((v) => ({ norm: normLabel(r.norm), network: netLabel(r), value: v, abs: Math.abs(v), standardized: v / r.middle.std })));
+export function gradientRows(
+  results: readonly ProbeResult[],
+): { norm: string; network: string; value: number; abs: number; standardized: number }[] {
+  return results.flatMap((r) =>
+    r.middle.sample.map((v) => ({
+      norm: normLabel(r.norm),
+      network: netLabel(r),
+      value: v,
+      abs: Math.abs(v),
+      standardized: v / r.middle.std,
+    })),
+  );
 }
 
 /**
@@ -94,7 +106,10 @@ export function gradientRows(results: readonly ProbeResult[]): { norm: string; n
  * otherwise stretch the axis over decades of nothing) to the largest |g|,
  * and at least `include` (e.g. the paper's ±4).
  */
-export function magnitudeExtent(results: readonly ProbeResult[], opts: { lowQuantile?: number; include?: number[] } = {}): [number, number] {
+export function magnitudeExtent(
+  results: readonly ProbeResult[],
+  opts: { lowQuantile?: number; include?: number[] } = {},
+): [number, number] {
   let lo = Infinity;
   let hi = 0;
   for (const r of results) {
@@ -124,7 +139,9 @@ export function logitRows(results: readonly ProbeResult[]): { norm: string; exam
 }
 
 /** Fig. 7: the channel-pair map as heatmap rows, labelled by norm. */
-export function channelPairRows(results: readonly ProbeResult[]): { norm: string; inChannel: number; outChannel: number; meanAbsGrad: number }[] {
+export function channelPairRows(
+  results: readonly ProbeResult[],
+): { norm: string; inChannel: number; outChannel: number; meanAbsGrad: number }[] {
   return results.flatMap((r) => r.channelPairs.map((c) => ({ norm: normLabel(r.norm), ...c })));
 }
 
@@ -244,7 +261,18 @@ export const SUMMARY_TABLE = {
 } as const;
 
 /** No-BN ÷ BN of the headline statistics, one row per network depth (and steps). */
-export function ratioRows(results: readonly ProbeResult[]): { network: string; depth: number; steps: number; gradStdRatio: number; noBnGrowth: number; bnGrowth: number; noBnCoherence: number; bnCoherence: number }[] {
+export function ratioRows(
+  results: readonly ProbeResult[],
+): {
+  network: string;
+  depth: number;
+  steps: number;
+  gradStdRatio: number;
+  noBnGrowth: number;
+  bnGrowth: number;
+  noBnCoherence: number;
+  bnCoherence: number;
+}[] {
   const out = [];
   for (const nb of results.filter((r) => r.norm === 'none')) {
     const b = results.find((r) => r.norm === 'batch' && r.depth === nb.depth && r.steps === nb.steps);
@@ -297,7 +325,11 @@ export interface Rq2Verdict {
 export function rq2Verdict(noBn: ProbeResult | undefined, bn: ProbeResult | undefined, t: Rq2Thresholds): Rq2Verdict {
   const decided = (ok: boolean, ...values: number[]): boolean | null => (values.every(Number.isFinite) ? ok : null);
   if (!noBn || !bn || noBn.status !== 'ok' || bn.status !== 'ok') {
-    return { passes: null, gradStdRatio: NaN, checks: [{ name: 'probes', value: 'missing or diverged', rule: 'both networks measured', pass: null }] };
+    return {
+      passes: null,
+      gradStdRatio: NaN,
+      checks: [{ name: 'probes', value: 'missing or diverged', rule: 'both networks measured', pass: null }],
+    };
   }
   const ratio = gradientStdRatio(noBn, bn);
   const gNo = stdGrowth(noBn);
@@ -305,10 +337,25 @@ export function rq2Verdict(noBn: ProbeResult | undefined, bn: ProbeResult | unde
   const cNo = middleCoherence(noBn);
   const cBn = middleCoherence(bn);
   const checks: Rq2Check[] = [
-    { name: 'gradient std ratio (Fig. 2)', value: fmt(ratio), rule: `≥ ${t.minGradStdRatio}`, pass: decided(ratio >= t.minGradStdRatio, ratio) },
-    { name: 'activation growth without BN (Fig. 5)', value: fmt(gNo), rule: `≥ ${t.minNoBnGrowth}`, pass: decided(gNo >= t.minNoBnGrowth, gNo) },
+    {
+      name: 'gradient std ratio (Fig. 2)',
+      value: fmt(ratio),
+      rule: `≥ ${t.minGradStdRatio}`,
+      pass: decided(ratio >= t.minGradStdRatio, ratio),
+    },
+    {
+      name: 'activation growth without BN (Fig. 5)',
+      value: fmt(gNo),
+      rule: `≥ ${t.minNoBnGrowth}`,
+      pass: decided(gNo >= t.minNoBnGrowth, gNo),
+    },
     { name: 'activation growth with BN (Fig. 5)', value: fmt(gBn), rule: `< ${t.maxBnGrowth}`, pass: decided(gBn < t.maxBnGrowth, gBn) },
-    { name: '|Σd|/Σ|d| without vs with BN (Table 1)', value: `${fmt(cNo)} vs ${fmt(cBn)}`, rule: 'higher without BN', pass: decided(cNo > cBn, cNo, cBn) },
+    {
+      name: '|Σd|/Σ|d| without vs with BN (Table 1)',
+      value: `${fmt(cNo)} vs ${fmt(cBn)}`,
+      rule: 'higher without BN',
+      pass: decided(cNo > cBn, cNo, cBn),
+    },
   ];
   const passes = checks.some((c) => c.pass === false) ? false : checks.some((c) => c.pass === null) ? null : true;
   return { passes, gradStdRatio: ratio, checks };
@@ -334,7 +381,11 @@ export const CHECKS_TABLE = {
  * the logit-gradient dominance (reported, not judged), and what a few SGD
  * steps changed.
  */
-export function findingNote(v: Rq2Verdict, atInit: { noBn?: ProbeResult; bn?: ProbeResult }, after: { noBn?: ProbeResult; bn?: ProbeResult; learningRate?: number }): string {
+export function findingNote(
+  v: Rq2Verdict,
+  atInit: { noBn?: ProbeResult; bn?: ProbeResult },
+  after: { noBn?: ProbeResult; bn?: ProbeResult; learningRate?: number },
+): string {
   const parts: string[] = [];
   const { noBn, bn } = atInit;
   if (noBn && bn && noBn.status === 'ok' && bn.status === 'ok') {
@@ -348,12 +399,24 @@ export function findingNote(v: Rq2Verdict, atInit: { noBn?: ProbeResult; bn?: Pr
   if (after.noBn && after.bn) {
     const a = after.noBn;
     const b = after.bn;
-    if (a.status !== 'ok' || b.status !== 'ok') parts.push(`Within ${a.steps} SGD steps the ${[a, b].filter((r) => r.status !== 'ok').map((r) => normLabel(r.norm)).join(' and ')} network diverged, so nothing was measured after the steps`);
+    if (a.status !== 'ok' || b.status !== 'ok')
+      parts.push(
+        `Within ${a.steps} SGD steps the ${[a, b]
+          .filter((r) => r.status !== 'ok')
+          .map((r) => normLabel(r.norm))
+          .join(' and ')} network diverged, so nothing was measured after the steps`,
+      );
     else
       parts.push(
         `After ${a.steps} SGD steps${after.learningRate ? ` at lr ${after.learningRate}` : ''}: gradient-std ratio ${fmt(gradientStdRatio(a, b))}, channel-std growth ${fmt(stdGrowth(a))}× vs ${fmt(stdGrowth(b))}×, |Σd|/Σ|d| ${fmt(middleCoherence(a))} vs ${fmt(middleCoherence(b))}`,
       );
   }
-  if (v.passes === false) parts.push(`Failed: ${v.checks.filter((c) => c.pass === false).map((c) => c.name).join('; ')}`);
+  if (v.passes === false)
+    parts.push(
+      `Failed: ${v.checks
+        .filter((c) => c.pass === false)
+        .map((c) => c.name)
+        .join('; ')}`,
+    );
   return parts.join('. ') + '.';
 }

@@ -53,7 +53,8 @@ export interface ProductSpectrum {
  */
 export function productSpectra(o: { N: number; depths: number[]; seed: number }): ProductSpectrum[] {
   const depths = [...new Set(o.depths)].sort((a, b) => a - b);
-  if (depths.length === 0 || depths.some((M) => !Number.isInteger(M) || M < 1)) throw new Error(`productSpectra: depths must be positive integers, got ${o.depths}`);
+  if (depths.length === 0 || depths.some((M) => !Number.isInteger(M) || M < 1))
+    throw new Error(`productSpectra: depths must be positive integers, got ${o.depths}`);
   const rng = new Rng(o.seed);
   const out: ProductSpectrum[] = [];
   let p: Matrix | null = null;
@@ -135,7 +136,13 @@ export function networkProbe(o: NetworkProbeOptions): NetworkProbe {
   const common = { activation: o.activation, init, width: o.width, seed: o.seed, norm: o.norm, batchSize: o.batchSize };
   const deep = networkJacobianSpectrum({ ...common, depth: o.depth });
   const shallow = o.spectrumDepth === o.depth ? deep : networkJacobianSpectrum({ ...common, depth: o.spectrumDepth });
-  const layers = deep.layers.map((l) => ({ layer: l.layer, meanSquare: l.cumulativeMeanSquare, layerGain: l.layerGain, bnScale: l.bnScale, outputRms: l.outputRms }));
+  const layers = deep.layers.map((l) => ({
+    layer: l.layer,
+    meanSquare: l.cumulativeMeanSquare,
+    layerGain: l.layerGain,
+    bnScale: l.bnScale,
+    outputRms: l.outputRms,
+  }));
   const above = Array.from(shallow.singularValues).filter((s) => s > shallow.summary.floor);
   return {
     ...o,
@@ -185,7 +192,12 @@ export function densityRows(spectra: readonly ProductSpectrum[], o: { bins?: num
   const bins = o.bins ?? 40;
   const N = Math.max(...spectra.map((s) => s.N));
   const rows: Row[] = [];
-  for (const [M, group] of [...groupBy(spectra.filter((s) => s.N === N), (s) => s.M)].sort((a, b) => a[0] - b[0])) {
+  for (const [M, group] of [
+    ...groupBy(
+      spectra.filter((s) => s.N === N),
+      (s) => s.M,
+    ),
+  ].sort((a, b) => a[0] - b[0])) {
     const values = group.flatMap((s) => s.singularValues);
     const edge = fussCatalanEdge(M);
     const hi = 1.02 * Math.max(edge, ...values);
@@ -199,7 +211,10 @@ export function densityRows(spectra: readonly ProductSpectrum[], o: { bins?: num
     for (const b of counted) {
       // Each bin as a flat segment; the next bin starts where this one ends, so the outline steps.
       // (σ to 6 digits: the segment ends 0.5% of a bin short of the next bin's start, so the two never tie.)
-      rows.push({ M, series, sigma: +b.lo.toPrecision(6), density: sig4(b.y) }, { M, series, sigma: +(b.hi - 0.005 * (b.hi - b.lo)).toPrecision(6), density: sig4(b.y) });
+      rows.push(
+        { M, series, sigma: +b.lo.toPrecision(6), density: sig4(b.y) },
+        { M, series, sigma: +(b.hi - 0.005 * (b.hi - b.lo)).toPrecision(6), density: sig4(b.y) },
+      );
       tallest = Math.max(tallest, b.y);
     }
     const cap = 1.1 * tallest;
@@ -259,7 +274,9 @@ export function paperEdgeReferences(kind: 'x' | 'point', Ms?: readonly number[])
   return Object.entries(PAPER.rq3.fussCatalanEdge)
     .map(([M, n]) => ({ M: Number(M), value: n.value }))
     .filter(({ M }) => !Ms || Ms.includes(M))
-    .map(({ M, value }) => (kind === 'x' ? { label: `paper: ${value}`, x: value, panel: { M } } : { label: `paper: ${value}`, x: M, y: value }));
+    .map(({ M, value }) =>
+      kind === 'x' ? { label: `paper: ${value}`, x: value, panel: { M } } : { label: `paper: ${value}`, x: M, y: value },
+    );
 }
 
 const INIT_NAME: Record<InitScheme, string> = { xavier: 'Xavier', he: 'He' };
@@ -319,7 +336,18 @@ export function edgeChecks(products: readonly ProductSpectrum[], Ms: readonly nu
     if (maxima.length === 0) return [];
     const edge = fussCatalanEdge(M);
     const meanMax = mean(maxima);
-    return [{ M, N, seeds: maxima.length, meanMax, minMax: Math.min(...maxima), maxMax: Math.max(...maxima), edge, deviation: meanMax / edge - 1 }];
+    return [
+      {
+        M,
+        N,
+        seeds: maxima.length,
+        meanMax,
+        minMax: Math.min(...maxima),
+        maxMax: Math.max(...maxima),
+        edge,
+        deviation: meanMax / edge - 1,
+      },
+    ];
   });
 }
 
@@ -369,10 +397,10 @@ export function chainTable(chains: readonly DepthRow[]): Row[] {
   return [...groupBy(chains, (r) => `${r.N}/${r.M}`).values()].map((g) => ({
     N: g[0].N,
     M: g[0].M,
-    'σ_max': +mean(g.map((r) => r.max)).toFixed(3),
+    σ_max: +mean(g.map((r) => r.max)).toFixed(3),
     'FC edge': +g[0].edge.toFixed(3),
     'log10 κ': +mean(g.map((r) => r.log10ConditionNumber)).toFixed(1),
-    'Lyapunov': +g[0].log10ConditionLyapunov.toFixed(1),
+    Lyapunov: +g[0].log10ConditionLyapunov.toFixed(1),
     [`σ < ${g[0].threshold}`]: +mean(g.map((r) => r.fractionBelow)).toFixed(3),
   }));
 }
@@ -410,7 +438,10 @@ export function randomMatrixVerdict(
     `and mean log₁₀ κ rising at every depth with ≥ ${o.minDecadeRatio}× the decades at the deepest M as at M = 1`;
   const edgeText = edges.map((e) => `M = ${e.M}: ${e.meanMax.toFixed(3)} vs ${e.edge.toFixed(3)} (${signedPct(e.deviation)})`).join('; ');
   const growthText = growth
-    .map((g) => `N = ${g.N}: log₁₀ κ ${g.meanLog10Kappa[0].toFixed(1)} at M = ${g.depths[0]} → ${g.meanLog10Kappa[g.meanLog10Kappa.length - 1].toFixed(1)} at M = ${g.depths[g.depths.length - 1]} (${g.decadeRatio.toFixed(1)}×, ${g.monotone ? 'rising at every depth' : 'not monotone'}; Lyapunov ${g.lyapunovDeepest.toFixed(1)})`)
+    .map(
+      (g) =>
+        `N = ${g.N}: log₁₀ κ ${g.meanLog10Kappa[0].toFixed(1)} at M = ${g.depths[0]} → ${g.meanLog10Kappa[g.meanLog10Kappa.length - 1].toFixed(1)} at M = ${g.depths[g.depths.length - 1]} (${g.decadeRatio.toFixed(1)}×, ${g.monotone ? 'rising at every depth' : 'not monotone'}; Lyapunov ${g.lyapunovDeepest.toFixed(1)})`,
+    )
     .join('; ');
   const complete = edges.length === Ms.length && growth.length > 0;
   let pass: boolean | null;
@@ -472,9 +503,14 @@ export function gainTable(probes: readonly NetworkProbe[]): GainRow[] {
 export function bnScaleVerdict(probes: readonly NetworkProbe[], o: { tolerance: number }): VerdictResult {
   const find = (activation: string, norm: Norm) => probes.filter((p) => p.activation === activation && p.norm === norm);
   const linearBn = find('linear', 'batch');
-  const farthest = linearBn.length ? linearBn.reduce((a, b) => (Math.abs(Math.log(b.perLayerGain)) > Math.abs(Math.log(a.perLayerGain)) ? b : a)) : null;
+  const farthest = linearBn.length
+    ? linearBn.reduce((a, b) => (Math.abs(Math.log(b.perLayerGain)) > Math.abs(Math.log(a.perLayerGain)) ? b : a))
+    : null;
   const describe = (ps: NetworkProbe[]) => ps.map((p) => `${INIT_NAME[p.init]} ${p.perLayerGain.toFixed(3)}`).join(', ');
-  const kappas = (activation: string, norm: Norm) => find(activation, norm).map((p) => `${INIT_NAME[p.init]} ${p.spectrum.conditionNumber.toExponential(1)}`).join(', ');
+  const kappas = (activation: string, norm: Norm) =>
+    find(activation, norm)
+      .map((p) => `${INIT_NAME[p.init]} ${p.spectrum.conditionNumber.toExponential(1)}`)
+      .join(', ');
   const parts: string[] = [];
   for (const act of ['linear', 'relu'] as const) {
     const none = find(act, 'none');

@@ -11,7 +11,15 @@
  */
 import type { Row } from '../charts/common';
 import type { SweepPoint } from '../experiments/sweep';
-import { bestCompletedRate, DEFAULT_LEARNED_ABOVE, largestStableLearningRate, ratePoints, stepRange, SweepRow, unconvergedText } from './sweep';
+import {
+  bestCompletedRate,
+  DEFAULT_LEARNED_ABOVE,
+  largestStableLearningRate,
+  ratePoints,
+  stepRange,
+  SweepRow,
+  unconvergedText,
+} from './sweep';
 
 export type Rq4Norm = 'none' | 'final-only' | 'batch';
 
@@ -28,7 +36,12 @@ export const NORMS: readonly Rq4Norm[] = ['none', 'final-only', 'batch'];
  * norm, plus `extraNoBnRates` for 'none' only (no BN needs smaller rates to
  * find its best), in the order given.
  */
-export function sweepPoints(opts: { norms?: readonly Rq4Norm[]; learningRates: readonly number[]; extraNoBnRates?: readonly number[]; seeds: readonly number[] }): SweepPoint<Rq4Norm>[] {
+export function sweepPoints(opts: {
+  norms?: readonly Rq4Norm[];
+  learningRates: readonly number[];
+  extraNoBnRates?: readonly number[];
+  seeds: readonly number[];
+}): SweepPoint<Rq4Norm>[] {
   const out: SweepPoint<Rq4Norm>[] = [];
   for (const norm of opts.norms ?? NORMS) {
     const rates = norm === 'none' ? [...opts.learningRates, ...(opts.extraNoBnRates ?? [])] : [...opts.learningRates];
@@ -54,7 +67,11 @@ export interface NormSummary {
  * among the COMPLETED rates (bn.sweep.bestCompletedRate: it need not have
  * learned, so a model that learns nowhere still has an accuracy to compare).
  */
-export function summarize(rows: readonly SweepRow[], minAccuracy = DEFAULT_LEARNED_ABOVE, norms: readonly Rq4Norm[] = NORMS): NormSummary[] {
+export function summarize(
+  rows: readonly SweepRow[],
+  minAccuracy = DEFAULT_LEARNED_ABOVE,
+  norms: readonly Rq4Norm[] = NORMS,
+): NormSummary[] {
   return norms.map((norm) => {
     const points = ratePoints(rows).filter((p) => p.norm === norm);
     const best = bestCompletedRate(rows, norm);
@@ -152,14 +169,24 @@ const pctPoints = (x: number) => `${(100 * x).toFixed(1)} points`;
  * Inconclusive when a model has no usable run, BN has no stable rate, or
  * BN's gain over no BN is below `minGain`.
  */
-export function rq4Verdict(summaries: readonly NormSummary[], rule: Rq4Rule = DEFAULT_RULE, testCount?: number, rows?: readonly SweepRow[]): Rq4Verdict {
+export function rq4Verdict(
+  summaries: readonly NormSummary[],
+  rule: Rq4Rule = DEFAULT_RULE,
+  testCount?: number,
+  rows?: readonly SweepRow[],
+): Rq4Verdict {
   const v = shareVerdict(summaries, rule, testCount);
   if (!rows) return v;
   // What the verdict reads: each model's best rate (its accuracy) and every
   // rate from its largest stable one up (stable there, unstable above).
   const reads = summaries.flatMap((s) =>
     rows
-      .filter((r) => r.norm === s.norm && (r.learningRate === s.bestLearningRate || (s.largestStableLearningRate !== null && r.learningRate >= s.largestStableLearningRate)))
+      .filter(
+        (r) =>
+          r.norm === s.norm &&
+          (r.learningRate === s.bestLearningRate ||
+            (s.largestStableLearningRate !== null && r.learningRate >= s.largestStableLearningRate)),
+      )
       .map((r) => ({ norm: r.norm, learningRate: r.learningRate })),
   );
   const readRows = rows.filter((r) => reads.some((p) => p.norm === r.norm && p.learningRate === r.learningRate));
@@ -167,27 +194,61 @@ export function rq4Verdict(summaries: readonly NormSummary[], rule: Rq4Rule = DE
   const converged = readRows.length ? unconverged.length === 0 : null;
   const steps = stepRange(readRows);
   if (!unconverged.length) return { ...v, converged, steps };
-  return { ...v, pass: null, converged, steps, reason: `inconclusive: runs the verdict reads have not converged: ${unconverged.join('; ')} (had they, ${v.reason})` };
+  return {
+    ...v,
+    pass: null,
+    converged,
+    steps,
+    reason: `inconclusive: runs the verdict reads have not converged: ${unconverged.join('; ')} (had they, ${v.reason})`,
+  };
 }
 
 function shareVerdict(summaries: readonly NormSummary[], rule: Rq4Rule, testCount?: number): Rq4Verdict {
-  if (rule.shareBand.length !== 2 || !(rule.shareBand[0] <= rule.shareBand[1])) throw new Error(`rq4Verdict: shareBand must be [lo, hi] with lo ≤ hi, got ${JSON.stringify(rule.shareBand)}`);
+  if (rule.shareBand.length !== 2 || !(rule.shareBand[0] <= rule.shareBand[1]))
+    throw new Error(`rq4Verdict: shareBand must be [lo, hi] with lo ≤ hi, got ${JSON.stringify(rule.shareBand)}`);
   const by = (n: Rq4Norm) => summaries.find((s) => s.norm === n);
   const none = by('none');
   const fin = by('final-only');
   const bat = by('batch');
-  const accuracy = { none: none?.bestTestAccuracy ?? null, 'final-only': fin?.bestTestAccuracy ?? null, batch: bat?.bestTestAccuracy ?? null };
-  const base = { accuracy, shareStandardError: NaN, shareInBand: null, lrAboveNone: null, lrAtMostBatch: null, converged: null, steps: null };
-  const undecided = (reason: string, share = NaN, gain = NaN, se = NaN): Rq4Verdict => ({ ...base, pass: null, share, gain, shareStandardError: se, reason });
+  const accuracy = {
+    none: none?.bestTestAccuracy ?? null,
+    'final-only': fin?.bestTestAccuracy ?? null,
+    batch: bat?.bestTestAccuracy ?? null,
+  };
+  const base = {
+    accuracy,
+    shareStandardError: NaN,
+    shareInBand: null,
+    lrAboveNone: null,
+    lrAtMostBatch: null,
+    converged: null,
+    steps: null,
+  };
+  const undecided = (reason: string, share = NaN, gain = NaN, se = NaN): Rq4Verdict => ({
+    ...base,
+    pass: null,
+    share,
+    gain,
+    shareStandardError: se,
+    reason,
+  });
   if (!none || !fin || !bat) return undecided('the sweep lacks one of the three models');
   if (none.bestTestAccuracy === null || fin.bestTestAccuracy === null || bat.bestTestAccuracy === null) {
     const missing = [none, fin, bat].filter((s) => s.bestTestAccuracy === null).map((s) => s.norm);
     return undecided(`no completed run for ${missing.join(', ')}`);
   }
   const { share, gain } = recoveredShare(none.bestTestAccuracy, fin.bestTestAccuracy, bat.bestTestAccuracy);
-  const se = testCount === undefined ? NaN : shareStandardError(none.bestTestAccuracy, fin.bestTestAccuracy, bat.bestTestAccuracy, testCount);
-  if (gain < rule.minGain) return undecided(`BN's gain over no BN is ${pctPoints(gain)}, below the ${pctPoints(rule.minGain)} needed to divide by`, share, gain, se);
-  if (bat.largestStableLearningRate === null) return undecided('BN is stable at no learning rate, so there is no rate to compare against', share, gain, se);
+  const se =
+    testCount === undefined ? NaN : shareStandardError(none.bestTestAccuracy, fin.bestTestAccuracy, bat.bestTestAccuracy, testCount);
+  if (gain < rule.minGain)
+    return undecided(
+      `BN's gain over no BN is ${pctPoints(gain)}, below the ${pctPoints(rule.minGain)} needed to divide by`,
+      share,
+      gain,
+      se,
+    );
+  if (bat.largestStableLearningRate === null)
+    return undecided('BN is stable at no learning rate, so there is no rate to compare against', share, gain, se);
   const shareInBand = share >= rule.shareBand[0] && share <= rule.shareBand[1];
   const finLr = fin.largestStableLearningRate;
   const lrAboveNone = finLr !== null && (none.largestStableLearningRate === null || finLr > none.largestStableLearningRate);
@@ -198,7 +259,19 @@ function shareVerdict(summaries: readonly NormSummary[], rule: Rq4Rule, testCoun
     `final-only's largest stable lr ${finLr ?? 'none'} ${lrAboveNone ? '>' : 'not >'} no BN's ${none.largestStableLearningRate ?? 'none'}`,
     `and ${lrAtMostBatch ? '≤' : 'not ≤'} BN's ${bat.largestStableLearningRate}`,
   ];
-  return { pass, share, gain, accuracy, shareStandardError: se, shareInBand, lrAboveNone, lrAtMostBatch, reason: checks.join('; '), converged: null, steps: null };
+  return {
+    pass,
+    share,
+    gain,
+    accuracy,
+    shareStandardError: se,
+    shareInBand,
+    lrAboveNone,
+    lrAtMostBatch,
+    reason: checks.join('; '),
+    converged: null,
+    steps: null,
+  };
 }
 
 // ---------------------------------------------------------------------------

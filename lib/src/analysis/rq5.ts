@@ -114,7 +114,8 @@ function buildFor(data: { train: Dataset }, spec: ModelSpec): Model {
 /** Runs `fn` on each probe batch as tensors, disposing them after. */
 function forEachBatch(ds: Dataset, b: ProbeBatches, fn: (x: tf.Tensor4D, y: tf.Tensor2D, index: number) => void): void {
   if (!(Number.isInteger(b.count) && b.count >= 1)) throw new Error(`probe batches: count must be a positive integer, got ${b.count}`);
-  if (b.count * b.size > ds.count) throw new Error(`probe batches: ${b.count} batches of ${b.size} need ${b.count * b.size} examples, the training split has ${ds.count}`);
+  if (b.count * b.size > ds.count)
+    throw new Error(`probe batches: ${b.count} batches of ${b.size} need ${b.count * b.size} examples, the training split has ${ds.count}`);
   let i = 0;
   for (const batch of iterateBatches(ds, { batchSize: b.size, rng: new Rng(b.seed), dropLast: true })) {
     if (i >= b.count) break;
@@ -138,7 +139,8 @@ async function warmUp(model: Model, data: { train: Dataset; test: Dataset }, w: 
     weightDecay: w.weightDecay ?? 1e-4,
     seed: w.seed,
   });
-  if (r.status !== 'completed') throw new Error(`warm-up diverged at step ${r.divergence?.step} (${r.divergence?.reason}); use a smaller warm-up learning rate`);
+  if (r.status !== 'completed')
+    throw new Error(`warm-up diverged at step ${r.divergence?.step} (${r.divergence?.reason}); use a smaller warm-up learning rate`);
 }
 
 /** The one-step relative loss (Fig. 3) of a freshly built model, optionally after a warm-up, on each probe batch. */
@@ -151,7 +153,14 @@ export async function oneStepProbe(cfg: ProbeConfig): Promise<ProbeRow[]> {
     forEachBatch(data.train, cfg.batches, (x, y, batch) => {
       const probe = relativeLossAfterStep(model, x, y, { stepSizes: cfg.stepSizes });
       const lossBefore = probe[0].loss / probe[0].relativeLoss;
-      for (const r of probe) rows.push({ batch, stepSize: r.stepSize, relativeLoss: r.relativeLoss, loss: r.loss, lossBefore: Number.isFinite(lossBefore) ? lossBefore : NaN });
+      for (const r of probe)
+        rows.push({
+          batch,
+          stepSize: r.stepSize,
+          relativeLoss: r.relativeLoss,
+          loss: r.loss,
+          lossBefore: Number.isFinite(lossBefore) ? lossBefore : NaN,
+        });
     });
     return rows;
   } finally {
@@ -165,12 +174,28 @@ export async function anatomyProbe(cfg: AnatomyConfig): Promise<AnatomyRow[]> {
   const model = buildFor(data, cfg.model);
   try {
     const kind = cfg.kind ?? 'conv';
-    const chosen = nearestPoints(model.points.filter((p) => p.kind === kind), cfg.layers);
+    const chosen = nearestPoints(
+      model.points.filter((p) => p.kind === kind),
+      cfg.layers,
+    );
     const layerOf = new Map(chosen.map((c) => [c.point.name, c.target]));
     const rows: AnatomyRow[] = [];
     forEachBatch(data.train, cfg.batches, (x, y, batch) => {
-      for (const r of stepAnatomy(model, x, y, { stepSize: cfg.stepSize, fractions: cfg.fractions, points: chosen.map((c) => c.point.name) })) {
-        rows.push({ layer: layerOf.get(r.point)!, point: r.point, depth: r.depth, batch, t: r.t, channel: r.channel, mean: r.mean, variance: r.variance });
+      for (const r of stepAnatomy(model, x, y, {
+        stepSize: cfg.stepSize,
+        fractions: cfg.fractions,
+        points: chosen.map((c) => c.point.name),
+      })) {
+        rows.push({
+          layer: layerOf.get(r.point)!,
+          point: r.point,
+          depth: r.depth,
+          batch,
+          t: r.t,
+          channel: r.channel,
+          mean: r.mean,
+          variance: r.variance,
+        });
       }
     });
     return rows;
@@ -279,7 +304,8 @@ export function stableStepOverBatches(rows: readonly (StepRow & { batch: number 
   const geoMean = (v: number[]) => Math.exp(v.reduce((s, x) => s + Math.log(x), 0) / v.length);
   const estimate = geoMean(per.map((p) => p.step ?? (p.censored === 'above' ? p.lastStable! : p.firstUnstable!)));
   const censored = [...new Set(per.map((p) => p.censored).filter((c) => c !== null))];
-  if (censored.length) return { step: null, estimate, low: null, high: null, batches: per.length, censored: censored.length === 1 ? censored[0] : 'mixed' };
+  if (censored.length)
+    return { step: null, estimate, low: null, high: null, batches: per.length, censored: censored.length === 1 ? censored[0] : 'mixed' };
   const steps = per.map((p) => p.step as number);
   return {
     step: geoMean(steps),
@@ -292,7 +318,9 @@ export function stableStepOverBatches(rows: readonly (StepRow & { batch: number 
 }
 
 /** Per step size: the smallest, median and largest relative loss over mini-batches (Infinity sorts last). */
-export function relativeLossEnvelope(rows: readonly (StepRow & { batch: number })[]): { stepSize: number; min: number; median: number; max: number }[] {
+export function relativeLossEnvelope(
+  rows: readonly (StepRow & { batch: number })[],
+): { stepSize: number; min: number; median: number; max: number }[] {
   return [...groupBy(rows, (r) => r.stepSize).entries()]
     .sort((a, b) => a[0] - b[0])
     .map(([stepSize, rs]) => {
@@ -341,18 +369,33 @@ export interface Fig3Result {
  * Fig. 3's verdict at initialisation: no BN blows up at small steps while
  * BN stays bounded at steps an order of magnitude larger.
  */
-export function fig3Verdict(noBn: readonly (StepRow & { batch: number })[], bn: readonly (StepRow & { batch: number })[], rule: Fig3Rule): Fig3Result {
+export function fig3Verdict(
+  noBn: readonly (StepRow & { batch: number })[],
+  bn: readonly (StepRow & { batch: number })[],
+  rule: Fig3Rule,
+): Fig3Result {
   const nb = relativeLossEnvelope(noBn);
   const b = relativeLossEnvelope(bn);
   const nbIn = nb.filter((e) => e.stepSize > 0 && e.stepSize <= rule.noBnStep);
   const bIn = b.filter((e) => e.stepSize > 0 && e.stepSize <= rule.bnStep);
-  const bnBest = b.filter((e) => e.stepSize > 0).reduce((m, e) => (e.median < m.median ? e : m), { stepSize: NaN, median: Infinity, min: Infinity, max: Infinity });
+  const bnBest = b
+    .filter((e) => e.stepSize > 0)
+    .reduce((m, e) => (e.median < m.median ? e : m), { stepSize: NaN, median: Infinity, min: Infinity, max: Infinity });
   const noBnAtBnMin = nb.find((e) => e.stepSize === bnBest.stepSize)?.median ?? NaN;
   const noBnMax = nbIn.length ? Math.max(...nbIn.map((e) => e.min)) : NaN;
   const bnWorst = bIn.length ? Math.max(...bIn.map((e) => e.max)) : NaN;
   const blowUp = divergentStep(noBn, rule.noBnAbove);
   const largest = Math.max(...nb.map((e) => e.stepSize));
-  const base = { noBnMax, noBnBlowUpStep: blowUp, metricStep: blowUp ?? largest, blowUpCensored: blowUp === null, bnWorst, bnMin: bnBest.median, bnMinStep: bnBest.stepSize, noBnAtBnMin };
+  const base = {
+    noBnMax,
+    noBnBlowUpStep: blowUp,
+    metricStep: blowUp ?? largest,
+    blowUpCensored: blowUp === null,
+    bnWorst,
+    bnMin: bnBest.median,
+    bnMinStep: bnBest.stepSize,
+    noBnAtBnMin,
+  };
   // The grid must reach the rule's step sizes, else the data cannot decide.
   if (!nbIn.length || !bIn.length || Math.max(...b.map((e) => e.stepSize)) < rule.bnStep) {
     return { ...base, pass: null, reason: `the step grid does not cover steps up to ${rule.bnStep}` };
@@ -388,12 +431,28 @@ export function depthVerdict(points: readonly DepthStable[]): DepthResult {
   const sorted = [...points].sort((a, b) => a.depth - b.depth);
   if (sorted.length < 2) return { pass: null, ratio: NaN, reason: 'fewer than two depths' };
   const censored = sorted.filter((p) => p.step === null);
-  if (censored.length) return { pass: null, ratio: sorted[sorted.length - 1].estimate / sorted[0].estimate, reason: `no stable step inside the grid at depth ${censored.map((p) => `${p.depth} (${p.censored})`).join(', ')}` };
+  if (censored.length)
+    return {
+      pass: null,
+      ratio: sorted[sorted.length - 1].estimate / sorted[0].estimate,
+      reason: `no stable step inside the grid at depth ${censored.map((p) => `${p.depth} (${p.censored})`).join(', ')}`,
+    };
   const s = sorted.map((p) => p.step as number);
-  const rises = sorted.slice(1).filter((p, i) => (p.step as number) > s[i]).map((p) => p.depth);
+  const rises = sorted
+    .slice(1)
+    .filter((p, i) => (p.step as number) > s[i])
+    .map((p) => p.depth);
   const ratio = s[s.length - 1] / s[0];
   const pass = rises.length === 0 && ratio < 1;
-  return { pass, ratio, reason: pass ? 'non-increasing with depth, deepest < shallowest' : rises.length ? `grows at depth ${rises.join(', ')}` : 'deepest not below shallowest' };
+  return {
+    pass,
+    ratio,
+    reason: pass
+      ? 'non-increasing with depth, deepest < shallowest'
+      : rises.length
+        ? `grows at depth ${rises.join(', ')}`
+        : 'deepest not below shallowest',
+  };
 }
 
 /**

@@ -56,7 +56,10 @@ export function sweepRow<N extends Norm>(
   const final = diverged ? null : result.final;
   const c =
     result.epochs && result.totalSteps !== undefined
-      ? runConvergence({ status: result.status, totalSteps: result.totalSteps, epochs: result.epochs, divergence: result.divergence }, { drops: scheduleDrops(opts.schedule), rule: opts.rule })
+      ? runConvergence(
+          { status: result.status, totalSteps: result.totalSteps, epochs: result.epochs, divergence: result.divergence },
+          { drops: scheduleDrops(opts.schedule), rule: opts.rule },
+        )
       : null;
   return {
     norm: p.norm,
@@ -151,8 +154,14 @@ export function isCompleted(p: RatePoint): boolean {
 }
 
 /** The largest learning rate at which `norm` is stable; null if it is stable at none. */
-export function largestStableLearningRate<N extends Norm>(rows: readonly SweepRow<N>[], norm: N, learnedAbove = DEFAULT_LEARNED_ABOVE): number | null {
-  const rates = ratePoints(rows).filter((p) => p.norm === norm && isStable(p, learnedAbove)).map((p) => p.learningRate);
+export function largestStableLearningRate<N extends Norm>(
+  rows: readonly SweepRow<N>[],
+  norm: N,
+  learnedAbove = DEFAULT_LEARNED_ABOVE,
+): number | null {
+  const rates = ratePoints(rows)
+    .filter((p) => p.norm === norm && isStable(p, learnedAbove))
+    .map((p) => p.learningRate);
   return rates.length ? Math.max(...rates) : null;
 }
 
@@ -160,12 +169,18 @@ export function largestStableLearningRate<N extends Norm>(rows: readonly SweepRo
 function mostAccurate<N extends Norm>(points: readonly RatePoint<N>[]): RatePoint<N> | null {
   if (!points.length) return null;
   return points.reduce((best, p) =>
-    p.meanTestAccuracy! > best.meanTestAccuracy! || (p.meanTestAccuracy === best.meanTestAccuracy && p.learningRate > best.learningRate) ? p : best,
+    p.meanTestAccuracy! > best.meanTestAccuracy! || (p.meanTestAccuracy === best.meanTestAccuracy && p.learningRate > best.learningRate)
+      ? p
+      : best,
   );
 }
 
 /** Among the STABLE rates of `norm` (completed and learned), the most accurate (a tie goes to the larger rate); null if none is stable. */
-export function bestStableRate<N extends Norm>(rows: readonly SweepRow<N>[], norm: N, learnedAbove = DEFAULT_LEARNED_ABOVE): RatePoint<N> | null {
+export function bestStableRate<N extends Norm>(
+  rows: readonly SweepRow<N>[],
+  norm: N,
+  learnedAbove = DEFAULT_LEARNED_ABOVE,
+): RatePoint<N> | null {
   return mostAccurate(ratePoints(rows).filter((p) => p.norm === norm && isStable(p, learnedAbove)));
 }
 
@@ -185,7 +200,18 @@ export function stepRange(rows: readonly Pick<SweepRow, 'steps'>[]): { min: numb
 }
 
 /** Per (model, learning rate): how many runs converged, diverged or did not converge, in how many steps, and what the others' trends suggest. */
-export function convergenceTable(rows: readonly SweepRow[]): { model: string; 'learning rate': number; runs: number; converged: number; diverged: number; 'not converged': number; steps: string; 'more steps suggested': string }[] {
+export function convergenceTable(
+  rows: readonly SweepRow[],
+): {
+  model: string;
+  'learning rate': number;
+  runs: number;
+  converged: number;
+  diverged: number;
+  'not converged': number;
+  steps: string;
+  'more steps suggested': string;
+}[] {
   const groups = new Map<string, SweepRow[]>();
   for (const r of distinctRuns(rows)) {
     const k = `${r.model}\u0000${r.learningRate}`;
@@ -213,9 +239,13 @@ export function unconvergedText(rows: readonly SweepRow[], points: readonly { no
   for (const r of rows) {
     if (!points.some((p) => p.norm === r.norm && p.learningRate === r.learningRate)) continue;
     if (r.convergence === 'converged' || r.convergence === 'diverged') continue;
-    const more = r.convergence === null ? 'not judged: no curves' : r.moreSteps === null ? `${r.steps} steps, trend not slowing` : `${r.steps} steps, about ${r.moreSteps} more suggested`;
+    const more =
+      r.convergence === null
+        ? 'not judged: no curves'
+        : r.moreSteps === null
+          ? `${r.steps} steps, trend not slowing`
+          : `${r.steps} steps, about ${r.moreSteps} more suggested`;
     out.push(`${r.model} at lr ${r.learningRate}, seed ${r.seed} (${more})`);
   }
   return out;
 }
-

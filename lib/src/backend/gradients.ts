@@ -27,7 +27,17 @@ const stridedSliceGradConfig: tf.GradConfig = {
         // integer up to 2^24 exactly.
         if (x.size > 2 ** 24) throw new Error(`bnlab: StridedSlice gradient supports inputs up to 2^24 elements, got ${x.size}`);
         const flat = tf.reshape(tf.range(0, x.size, 1, 'float32'), x.shape);
-        const idx = tf.stridedSlice(flat, a.begin, a.end, a.strides, a.beginMask, a.endMask, a.ellipsisMask, a.newAxisMask, a.shrinkAxisMask);
+        const idx = tf.stridedSlice(
+          flat,
+          a.begin,
+          a.end,
+          a.strides,
+          a.beginMask,
+          a.endMask,
+          a.ellipsisMask,
+          a.newAxisMask,
+          a.shrinkAxisMask,
+        );
         const g = tf.scatterND(tf.cast(tf.reshape(idx, [-1, 1]), 'int32'), tf.reshape(dy as tf.Tensor, [-1]), [x.size]);
         return tf.reshape(g, x.shape);
       },

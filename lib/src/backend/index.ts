@@ -130,7 +130,8 @@ export async function initBackend(opts: { backend?: BackendName | 'auto'; quiet?
   if (!ok) throw new Error(`tfjs could not initialise the ${name} backend`);
   await tf.ready();
   active = { name, requested, reason, tfjsVersion: tf.version_core, libtensorflowVersion };
-  if (!opts.quiet) console.error(`[bnlab] backend ${name}${libtensorflowVersion ? ` (libtensorflow ${libtensorflowVersion})` : ''}: ${reason}`);
+  if (!opts.quiet)
+    console.error(`[bnlab] backend ${name}${libtensorflowVersion ? ` (libtensorflow ${libtensorflowVersion})` : ''}: ${reason}`);
   return active;
 }
 

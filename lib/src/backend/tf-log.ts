@@ -33,7 +33,9 @@ export function tfLogChoice(env: NodeJS.ProcessEnv = process.env): TfLogChoice {
   if (['1', 'on', 'true', 'all'].includes(v)) return { own: true };
   if (v in LEVELS) return { own: false, minLevel: LEVELS[v] };
   if (!['', '0', 'off', 'false'].includes(v)) {
-    throw new Error(`BNLAB_TF_LOG=${env.BNLAB_TF_LOG} is not a choice bnlab knows; use 1 (TF's own logging), 0 (quiet), or one of ${Object.keys(LEVELS).join(', ')}`);
+    throw new Error(
+      `BNLAB_TF_LOG=${env.BNLAB_TF_LOG} is not a choice bnlab knows; use 1 (TF's own logging), 0 (quiet), or one of ${Object.keys(LEVELS).join(', ')}`,
+    );
   }
   const user = env.TF_CPP_MIN_LOG_LEVEL?.trim();
   // TF reads a value it cannot parse as 0.
@@ -50,10 +52,13 @@ export function filterTfLog(text: string, minLevel: number): string {
   let out = '';
   for (const line of text.split(/(?<=\n)/)) {
     // absl: "I0000 00:00:1796393784.338345   15469 port.cc:153] …"; TF's own: "2025-01-30 22:44:42.456316: I tensorflow/… ] …".
-    const m = /^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] /.exec(line) ?? /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) \S+:\d+\] /.exec(line);
+    const m =
+      /^([IWEF])\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] /.exec(line) ??
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: ([IWEF]) \S+:\d+\] /.exec(line);
     if (m) keep = SEVERITY[m[1]] >= Math.min(minLevel, SEVERITY.F);
     // absl's note on where those lines go: information, not a warning about TF.
-    else if (line.startsWith('WARNING: All log messages before absl::InitializeLog() is called are written to STDERR')) keep = minLevel <= SEVERITY.I;
+    else if (line.startsWith('WARNING: All log messages before absl::InitializeLog() is called are written to STDERR'))
+      keep = minLevel <= SEVERITY.I;
     if (keep) out += line;
   }
   return out;

@@ -67,7 +67,15 @@ function conv2DBackpropFilterWasm(args: { inputs: tf.NamedTensorInfoMap; backend
     throw new Error(`bnlab wasm Conv2DBackpropFilter: needs float32 x and dy, got ${x.dtype} and ${dy.dtype}`);
   }
   const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
   const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, outHeight: outH, outWidth: outW, outChannels: O } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const padTop = info.padInfo.top;

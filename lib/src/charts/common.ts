@@ -159,9 +159,11 @@ export function referenceLayers(refs: readonly ChartReference[], x: PositionDef,
   });
   const only = (kind: 'x' | 'y' | 'xy'): Json => ({
     filter:
-      kind === 'x' ? `datum.${REF.flag} && datum.${REF.x} !== null && datum.${REF.y} === null`
-      : kind === 'y' ? `datum.${REF.flag} && datum.${REF.x} === null && datum.${REF.y} !== null`
-      : `datum.${REF.flag} && datum.${REF.x} !== null && datum.${REF.y} !== null`,
+      kind === 'x'
+        ? `datum.${REF.flag} && datum.${REF.x} !== null && datum.${REF.y} === null`
+        : kind === 'y'
+          ? `datum.${REF.flag} && datum.${REF.x} === null && datum.${REF.y} !== null`
+          : `datum.${REF.flag} && datum.${REF.x} !== null && datum.${REF.y} !== null`,
   });
   const label = { field: REF.label, type: 'nominal' };
   const rightHalf = `scale('x', datum.${REF.x}) > ${0.6 * width}`;
@@ -171,9 +173,17 @@ export function referenceLayers(refs: readonly ChartReference[], x: PositionDef,
     layers.push({
       transform: [only('y')],
       layer: [
-        { name: 'ref_y_rule', mark: { type: 'rule', color: REFERENCE_COLOR, strokeDash: [6, 3], strokeWidth: 1.5 }, encoding: { y: enc('y', y) } },
+        {
+          name: 'ref_y_rule',
+          mark: { type: 'rule', color: REFERENCE_COLOR, strokeDash: [6, 3], strokeWidth: 1.5 },
+          encoding: { y: enc('y', y) },
+        },
         // Right-aligned above the rule's end, where curves are usually settled.
-        { name: 'ref_y_label', mark: { ...text, align: 'right', baseline: 'bottom', dx: -3, dy: -3 }, encoding: { y: enc('y', y), x: { value: width }, text: label } },
+        {
+          name: 'ref_y_label',
+          mark: { ...text, align: 'right', baseline: 'bottom', dx: -3, dy: -3 },
+          encoding: { y: enc('y', y), x: { value: width }, text: label },
+        },
       ],
     });
   }
@@ -181,10 +191,24 @@ export function referenceLayers(refs: readonly ChartReference[], x: PositionDef,
     layers.push({
       transform: [only('x')],
       layer: [
-        { name: 'ref_x_rule', mark: { type: 'rule', color: REFERENCE_COLOR, strokeDash: [6, 3], strokeWidth: 1.5 }, encoding: { x: enc('x', x) } },
+        {
+          name: 'ref_x_rule',
+          mark: { type: 'rule', color: REFERENCE_COLOR, strokeDash: [6, 3], strokeWidth: 1.5 },
+          encoding: { x: enc('x', x) },
+        },
         // Beside the rule at the top, on the side with more room: a rule near
         // the right edge gets its label on its left.
-        { name: 'ref_x_label', mark: { ...text, align: { expr: `${rightHalf} ? 'right' : 'left'` }, dx: { expr: `${rightHalf} ? -4 : 4` }, baseline: 'top', dy: 4 }, encoding: { x: enc('x', x), y: { value: 0 }, text: label } },
+        {
+          name: 'ref_x_label',
+          mark: {
+            ...text,
+            align: { expr: `${rightHalf} ? 'right' : 'left'` },
+            dx: { expr: `${rightHalf} ? -4 : 4` },
+            baseline: 'top',
+            dy: 4,
+          },
+          encoding: { x: enc('x', x), y: { value: 0 }, text: label },
+        },
       ],
     });
   }
@@ -192,8 +216,16 @@ export function referenceLayers(refs: readonly ChartReference[], x: PositionDef,
     layers.push({
       transform: [only('xy')],
       layer: [
-        { name: 'ref_point', mark: { type: 'point', shape: 'diamond', size: 90, filled: true, color: REFERENCE_COLOR, opacity: 1 }, encoding: { x: enc('x', x), y: enc('y', y) } },
-        { name: 'ref_point_label', mark: { ...text, align: { expr: `${rightHalf} ? 'right' : 'left'` }, dx: { expr: `${rightHalf} ? -9 : 9` }, baseline: 'middle' }, encoding: { x: enc('x', x), y: enc('y', y), text: label } },
+        {
+          name: 'ref_point',
+          mark: { type: 'point', shape: 'diamond', size: 90, filled: true, color: REFERENCE_COLOR, opacity: 1 },
+          encoding: { x: enc('x', x), y: enc('y', y) },
+        },
+        {
+          name: 'ref_point_label',
+          mark: { ...text, align: { expr: `${rightHalf} ? 'right' : 'left'` }, dx: { expr: `${rightHalf} ? -9 : 9` }, baseline: 'middle' },
+          encoding: { x: enc('x', x), y: enc('y', y), text: label },
+        },
       ],
     });
   }
@@ -275,13 +307,22 @@ export function assemble(a: Assembly): TopLevelSpec {
     config: chartConfig,
   };
   if (facet && facetFields(facet).length > 0) {
-    const header = (field: string) => ({ field, type: 'nominal', sort: naturalOrder(a.rows, field), title: facet.title === '' ? null : (facet.title ?? field) });
+    const header = (field: string) => ({
+      field,
+      type: 'nominal',
+      sort: naturalOrder(a.rows, field),
+      title: facet.title === '' ? null : (facet.title ?? field),
+    });
     top.facet = facet.wrap
       ? { ...header(facet.wrap) }
       : { ...(facet.row ? { row: header(facet.row) } : {}), ...(facet.column ? { column: header(facet.column) } : {}) };
     if (facet.wrap && facet.columns) top.columns = facet.columns;
     top.spec = inner;
-    const scale: Json = { ...((a.resolve?.scale as Json) ?? {}), ...(facet.independentY ? { y: 'independent' } : {}), ...(facet.independentColor ? { color: 'independent' } : {}) };
+    const scale: Json = {
+      ...((a.resolve?.scale as Json) ?? {}),
+      ...(facet.independentY ? { y: 'independent' } : {}),
+      ...(facet.independentColor ? { color: 'independent' } : {}),
+    };
     top.resolve = { ...(a.resolve ?? {}), ...(Object.keys(scale).length ? { scale } : {}) };
   } else {
     Object.assign(top, inner);

@@ -3,7 +3,19 @@
  * channel. One rect per row of the input.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import { assemble, BaseChartOptions, distinct, facetFields, finiteFilter, Json, notReference, positiveFilter, positiveRange, project, Row } from './common';
+import {
+  assemble,
+  BaseChartOptions,
+  distinct,
+  facetFields,
+  finiteFilter,
+  Json,
+  notReference,
+  positiveFilter,
+  positiveRange,
+  project,
+  Row,
+} from './common';
 
 export interface HeatmapOptions extends BaseChartOptions {
   x: string;
@@ -60,11 +72,17 @@ export function heatmap(rows: readonly Row[], o: HeatmapOptions): TopLevelSpec {
   const diverging = o.diverging ? (typeof o.diverging === 'object' ? o.diverging : { mid: 0 }) : undefined;
   const colorScaleDef: Json = {
     ...(o.logColor ? { type: 'log' } : {}),
-    ...(diverging ? { scheme: o.scheme ?? 'redblue', reverse: o.scheme === undefined, domainMid: diverging.mid } : { scheme: o.scheme ?? 'viridis' }),
+    ...(diverging
+      ? { scheme: o.scheme ?? 'redblue', reverse: o.scheme === undefined, domainMid: diverging.mid }
+      : { scheme: o.scheme ?? 'viridis' }),
     ...(o.colorDomain ? { domain: o.colorDomain } : {}),
   };
   // Band axes label every value: thin out labels when cells are small.
-  const axis = (n: number, size: number): Json => ({ labelOverlap: 'parity', labelAngle: 0, ...(size / n < 12 ? { labelFontSize: 10 } : {}) });
+  const axis = (n: number, size: number): Json => ({
+    labelOverlap: 'parity',
+    labelAngle: 0,
+    ...(size / n < 12 ? { labelFontSize: 10 } : {}),
+  });
   const xDef = { type: o.xType ?? ('ordinal' as const), title: o.xTitle ?? o.x };
   const yDef = { type: o.yType ?? ('ordinal' as const), title: o.yTitle ?? o.y, ...(o.yUp ? { scale: { reverse: true } } : {}) };
 
@@ -78,7 +96,9 @@ export function heatmap(rows: readonly Row[], o: HeatmapOptions): TopLevelSpec {
   const colorLegend: Json = {
     gradientLength: Math.max(40, Math.min(240, height - 24)),
     format: '.3~g',
-    ...(o.logColor && !o.facet?.independentColor ? { values: logLegendValues(o.colorDomain ?? rows.map((r) => r[o.color])), format: '~g' } : {}),
+    ...(o.logColor && !o.facet?.independentColor
+      ? { values: logLegendValues(o.colorDomain ?? rows.map((r) => r[o.color])), format: '~g' }
+      : {}),
   };
   const layer: Json = {
     name: 'cells',

@@ -49,7 +49,14 @@ export interface HistogramBin {
  */
 export function binRows(
   rows: readonly Row[],
-  o: { value: string; groupBy: string[]; bins: number; extent?: [number, number]; log?: boolean; normalize?: 'count' | 'fraction' | 'density' },
+  o: {
+    value: string;
+    groupBy: string[];
+    bins: number;
+    extent?: [number, number];
+    log?: boolean;
+    normalize?: 'count' | 'fraction' | 'density';
+  },
 ): HistogramBin[] {
   if (!Number.isInteger(o.bins) || o.bins < 1) throw new Error(`histogram: bins must be a positive integer, got ${o.bins}`);
   const usable = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && (!o.log || v > 0);
@@ -94,9 +101,15 @@ export function binRows(
       const binLo = i === 0 ? lo : edge(i);
       const binHi = i === o.bins - 1 ? hi : edge(i + 1);
       const y =
-        o.normalize === 'fraction' ? (g.n ? count / g.n : 0)
-        : o.normalize === 'density' ? (g.n ? count / g.n / (binHi - binLo) : 0)
-        : count;
+        o.normalize === 'fraction'
+          ? g.n
+            ? count / g.n
+            : 0
+          : o.normalize === 'density'
+            ? g.n
+              ? count / g.n / (binHi - binLo)
+              : 0
+            : count;
       out.push({ group: g.group, lo: binLo, hi: binHi, count, y });
     });
   }
@@ -108,7 +121,14 @@ export function histogram(rows: readonly Row[], o: HistogramChartOptions): TopLe
   const width = o.width ?? (faceted ? HISTOGRAM_DEFAULTS.facetWidth : HISTOGRAM_DEFAULTS.width);
   const height = o.height ?? (faceted ? HISTOGRAM_DEFAULTS.facetHeight : HISTOGRAM_DEFAULTS.height);
   const groupBy = [o.color, ...facetFields(o.facet)].filter((f): f is string => typeof f === 'string');
-  const bins = binRows(rows, { value: o.value, groupBy, bins: o.bins ?? HISTOGRAM_DEFAULTS.bins, extent: o.extent, log: o.logX, normalize: o.normalize });
+  const bins = binRows(rows, {
+    value: o.value,
+    groupBy,
+    bins: o.bins ?? HISTOGRAM_DEFAULTS.bins,
+    extent: o.extent,
+    log: o.logX,
+    normalize: o.normalize,
+  });
   const data: Row[] = bins.map((b) => ({ ...b.group, _lo: b.lo, _hi: b.hi, _count: b.count, _y: b.y }));
   const style = o.style ?? 'bars';
 
@@ -120,9 +140,19 @@ export function histogram(rows: readonly Row[], o: HistogramChartOptions): TopLe
     scale: o.logX ? { type: 'log', nice: false } : { zero: false, nice: false },
     axis: o.logX ? logAxis(bins.flatMap((b) => [b.lo, b.hi])) : {},
   };
-  const yDef = { type: 'quantitative' as const, title: yTitle, scale: o.logY ? { type: 'log' } : {}, axis: o.logY ? logAxis(bins.map((b) => b.y)) : {} };
+  const yDef = {
+    type: 'quantitative' as const,
+    title: yTitle,
+    scale: o.logY ? { type: 'log' } : {},
+    axis: o.logY ? logAxis(bins.map((b) => b.y)) : {},
+  };
   const color: Json | undefined = o.color
-    ? { field: o.color, type: 'nominal', title: o.colorTitle ?? o.color, ...(colorScale(o.colors) ? { scale: colorScale(o.colors) } : { sort: naturalOrder(data, o.color) }) }
+    ? {
+        field: o.color,
+        type: 'nominal',
+        title: o.colorTitle ?? o.color,
+        ...(colorScale(o.colors) ? { scale: colorScale(o.colors) } : { sort: naturalOrder(data, o.color) }),
+      }
     : undefined;
   const tooltip = [
     ...(o.color ? [{ field: o.color, type: 'nominal', title: o.colorTitle ?? o.color }] : []),

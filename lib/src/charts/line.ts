@@ -3,7 +3,20 @@
  * series, optionally with a band over seeds, on linear or log axes.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import { assemble, BaseChartOptions, colorScale, facetFields, finiteFilter, Json, logAxis, naturalOrder, notReference, positiveFilter, project, Row } from './common';
+import {
+  assemble,
+  BaseChartOptions,
+  colorScale,
+  facetFields,
+  finiteFilter,
+  Json,
+  logAxis,
+  naturalOrder,
+  notReference,
+  positiveFilter,
+  project,
+  Row,
+} from './common';
 
 export interface LineChartOptions extends BaseChartOptions {
   x: string;
@@ -60,7 +73,11 @@ export function lineChart(rows: readonly Row[], o: LineChartOptions): TopLevelSp
 
   // Log axes end at the data, not at the next power of ten (which can
   // leave half the plot empty); dots keep clear of the axes.
-  const xScale: Json = { ...(o.logX ? { type: 'log', nice: false } : { zero: false }), ...(o.points ? { padding: 8 } : {}), ...(o.xDomain ? { domain: o.xDomain } : {}) };
+  const xScale: Json = {
+    ...(o.logX ? { type: 'log', nice: false } : { zero: false }),
+    ...(o.points ? { padding: 8 } : {}),
+    ...(o.xDomain ? { domain: o.xDomain } : {}),
+  };
   const yScale: Json = { ...(o.logY ? { type: 'log', nice: false } : { zero: false }), ...(o.yDomain ? { domain: o.yDomain } : {}) };
   const yValues = fieldBandValues(rows, o);
   // Steps and epochs are whole numbers: no ticks at 1.5.
@@ -134,13 +151,25 @@ export function lineChart(rows: readonly Row[], o: LineChartOptions): TopLevelSp
     layers.push({
       name: 'band',
       mark: { type: 'area', opacity: 0.18, line: false },
-      encoding: { x, y: { ...y(LOW), stack: null }, y2: { field: HIGH }, ...bandColor, ...(o.strokeDash ? { detail: { field: o.strokeDash } } : {}) },
+      encoding: {
+        x,
+        y: { ...y(LOW), stack: null },
+        y2: { field: HIGH },
+        ...bandColor,
+        ...(o.strokeDash ? { detail: { field: o.strokeDash } } : {}),
+      },
     });
   } else if (fieldBand) {
     layers.push({
       name: 'band',
       mark: { type: 'area', opacity: 0.18 },
-      encoding: { x, y: { ...y(fieldBand.lower), stack: null }, y2: { field: fieldBand.upper }, ...bandColor, ...(o.strokeDash ? { detail: { field: o.strokeDash } } : {}) },
+      encoding: {
+        x,
+        y: { ...y(fieldBand.lower), stack: null },
+        y2: { field: fieldBand.upper },
+        ...bandColor,
+        ...(o.strokeDash ? { detail: { field: o.strokeDash } } : {}),
+      },
     });
   }
   layers.push({
@@ -150,7 +179,16 @@ export function lineChart(rows: readonly Row[], o: LineChartOptions): TopLevelSp
   });
 
   return assemble({
-    rows: project(rows, [o.x, o.y, o.color, o.strokeDash, ...(overSeeds ? [seed] : []), fieldBand?.lower, fieldBand?.upper, ...facetFields(o.facet)]),
+    rows: project(rows, [
+      o.x,
+      o.y,
+      o.color,
+      o.strokeDash,
+      ...(overSeeds ? [seed] : []),
+      fieldBand?.lower,
+      fieldBand?.upper,
+      ...facetFields(o.facet),
+    ]),
     layers: [{ transform, layer: layers }],
     opts: o,
     x: xDef,

@@ -8,7 +8,19 @@
  * the legend says what they mean.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import { assemble, BaseChartOptions, colorScale, distinct, facetFields, Json, logAxis, naturalOrder, notReference, project, Row } from './common';
+import {
+  assemble,
+  BaseChartOptions,
+  colorScale,
+  distinct,
+  facetFields,
+  Json,
+  logAxis,
+  naturalOrder,
+  notReference,
+  project,
+  Row,
+} from './common';
 
 export interface LrSweepOptions extends BaseChartOptions {
   lr: string;
@@ -53,14 +65,27 @@ export function lrSweepChart(rows: readonly Row[], o: LrSweepOptions): TopLevelS
   const strip = distinct(rows.map((r) => r[o.series])).length;
   const data = project(rows, [o.lr, o.metric, o.series, seed, ...facetFields(o.facet)]).map((r, i) => {
     const diverged = isDiverged(rows[i][o.diverged]);
-    return { ...r, _status: diverged ? STATUS_DIVERGED : STATUS_COMPLETED, _crossY: -8 - 11 * (strip - 1 - (crossRow.get(rows[i][o.series]) ?? 0)) };
+    return {
+      ...r,
+      _status: diverged ? STATUS_DIVERGED : STATUS_COMPLETED,
+      _crossY: -8 - 11 * (strip - 1 - (crossRow.get(rows[i][o.series]) ?? 0)),
+    };
   });
   const statuses = [STATUS_COMPLETED, STATUS_DIVERGED].filter((s) => data.some((d) => d._status === s));
 
   const xDef = { type: 'quantitative' as const, title: o.xTitle ?? o.lr, scale: { type: 'log' }, axis: logAxis(rows.map((r) => r[o.lr])) };
-  const yDef = { type: 'quantitative' as const, title: o.yTitle ?? o.metric, scale: { ...(o.logY ? { type: 'log' } : { zero: false }), ...(o.yDomain ? { domain: o.yDomain } : {}) } };
+  const yDef = {
+    type: 'quantitative' as const,
+    title: o.yTitle ?? o.metric,
+    scale: { ...(o.logY ? { type: 'log' } : { zero: false }), ...(o.yDomain ? { domain: o.yDomain } : {}) },
+  };
   const x = { field: o.lr, ...xDef };
-  const color = { field: o.series, type: 'nominal', title: o.seriesTitle ?? o.series, ...(colorScale(o.colors) ? { scale: colorScale(o.colors) } : { sort: seriesOrder }) };
+  const color = {
+    field: o.series,
+    type: 'nominal',
+    title: o.seriesTitle ?? o.series,
+    ...(colorScale(o.colors) ? { scale: colorScale(o.colors) } : { sort: seriesOrder }),
+  };
   const shape = {
     field: '_status',
     type: 'nominal',
@@ -75,7 +100,9 @@ export function lrSweepChart(rows: readonly Row[], o: LrSweepOptions): TopLevelS
     transform: [
       notReference,
       lrValid,
-      { filter: `datum._status === ${JSON.stringify(STATUS_COMPLETED)} && isValid(datum[${JSON.stringify(o.metric)}]) && isFinite(datum[${JSON.stringify(o.metric)}])` },
+      {
+        filter: `datum._status === ${JSON.stringify(STATUS_COMPLETED)} && isValid(datum[${JSON.stringify(o.metric)}]) && isFinite(datum[${JSON.stringify(o.metric)}])`,
+      },
       {
         aggregate: [
           { op: 'mean', field: o.metric, as: '_mean' },
@@ -89,7 +116,11 @@ export function lrSweepChart(rows: readonly Row[], o: LrSweepOptions): TopLevelS
     layer: [
       { name: 'line', mark: { type: 'line', strokeWidth: 2 }, encoding: { x, y: { field: '_mean', ...yDef }, color } },
       // Min–max over seeds; a single seed's bar has no length.
-      { name: 'range', mark: { type: 'rule', strokeWidth: 1.5 }, encoding: { x, y: { field: '_min', ...yDef }, y2: { field: '_max' }, color } },
+      {
+        name: 'range',
+        mark: { type: 'rule', strokeWidth: 1.5 },
+        encoding: { x, y: { field: '_min', ...yDef }, y2: { field: '_max' }, color },
+      },
       {
         name: 'completed',
         mark: { type: 'point', filled: true, size: 50, opacity: 1 },
@@ -114,7 +145,18 @@ export function lrSweepChart(rows: readonly Row[], o: LrSweepOptions): TopLevelS
   if (statuses.includes(STATUS_DIVERGED)) {
     layers.push({
       name: 'diverged',
-      transform: [notReference, lrValid, { filter: `datum._status === ${JSON.stringify(STATUS_DIVERGED)}` }, { aggregate: [{ op: 'count', as: '_runs' }, { op: 'min', field: '_crossY', as: '_crossY' }], groupby: [...groupby, '_status'] }],
+      transform: [
+        notReference,
+        lrValid,
+        { filter: `datum._status === ${JSON.stringify(STATUS_DIVERGED)}` },
+        {
+          aggregate: [
+            { op: 'count', as: '_runs' },
+            { op: 'min', field: '_crossY', as: '_crossY' },
+          ],
+          groupby: [...groupby, '_status'],
+        },
+      ],
       mark: { type: 'point', size: 70, strokeWidth: 2.5, opacity: 1, filled: false },
       encoding: {
         x,

@@ -11,18 +11,7 @@ import { checkLoadOptions } from './dataset';
 import type { Dataset } from './dataset';
 import { dataDir } from './paths';
 
-export const CIFAR10_CLASSES = [
-  'airplane',
-  'automobile',
-  'bird',
-  'cat',
-  'deer',
-  'dog',
-  'frog',
-  'horse',
-  'ship',
-  'truck',
-] as const;
+export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'] as const;
 
 export const CIFAR10_SIDE = 32;
 export const CIFAR10_PIXELS = CIFAR10_SIDE * CIFAR10_SIDE; // per channel
@@ -77,7 +66,9 @@ function readBatchFile(file: string): Buffer {
     throw new Error(`${file}: cannot read (${(err as Error).message})`);
   }
   if (bytes.length === 0 || bytes.length % CIFAR10_RECORD_BYTES !== 0) {
-    throw new Error(`${file}: size ${bytes.length} bytes is not a positive multiple of the ${CIFAR10_RECORD_BYTES}-byte record (truncated or not a CIFAR-10 batch)`);
+    throw new Error(
+      `${file}: size ${bytes.length} bytes is not a positive multiple of the ${CIFAR10_RECORD_BYTES}-byte record (truncated or not a CIFAR-10 batch)`,
+    );
   }
   return bytes;
 }

@@ -52,7 +52,9 @@ function pixelsPerImage(shape: ImageShape): number {
 export function checkDataset(ds: Dataset): void {
   const per = pixelsPerImage(ds.shape);
   if (ds.images.length !== ds.count * per) {
-    throw new Error(`${ds.name}/${ds.split}: images has ${ds.images.length} values, expected count ${ds.count} × ${ds.shape.join('×')} = ${ds.count * per}`);
+    throw new Error(
+      `${ds.name}/${ds.split}: images has ${ds.images.length} values, expected count ${ds.count} × ${ds.shape.join('×')} = ${ds.count * per}`,
+    );
   }
   if (ds.labels.length !== ds.count) {
     throw new Error(`${ds.name}/${ds.split}: labels has ${ds.labels.length} entries, expected ${ds.count}`);
@@ -147,7 +149,8 @@ export interface BatchOptions {
  */
 export function* iterateBatches(ds: Dataset, opts: BatchOptions): Generator<Batch, void, undefined> {
   const { batchSize, rng, dropLast = false } = opts;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`iterateBatches: batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new Error(`iterateBatches: batchSize must be a positive integer, got ${batchSize}`);
   const per = pixelsPerImage(ds.shape);
   const order = rng ? rng.permutation(ds.count) : null;
   for (let start = 0; start < ds.count; start += batchSize) {

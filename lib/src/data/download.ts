@@ -172,7 +172,9 @@ export async function ensureCifar10(opts: EnsureCifar10Options = {}): Promise<{ 
     if (r.status !== 0) throw new Error(`tar could not extract ${archive}: ${(r.stderr || '').trim() || `exit ${r.status}`}`);
     const extracted = path.join(tmp, CIFAR10_DIR_NAME);
     if (!cifar10Complete(extracted, exact)) {
-      throw new Error(`${archive} does not contain a complete ${CIFAR10_DIR_NAME}/ (data_batch_1..5.bin, test_batch.bin, batches.meta.txt)`);
+      throw new Error(
+        `${archive} does not contain a complete ${CIFAR10_DIR_NAME}/ (data_batch_1..5.bin, test_batch.bin, batches.meta.txt)`,
+      );
     }
     fs.rmSync(target, { recursive: true, force: true });
     fs.renameSync(extracted, target);

@@ -62,13 +62,16 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxTensor {
   const type = bytes[2];
   const ndims = bytes[3];
   if (bytes[0] !== 0 || bytes[1] !== 0 || ndims < 1) {
-    throw new Error(`${file}: wrong magic number ${hex(magic)}, not an IDX file (expected ${hex(IDX_IMAGES_MAGIC)} for images or ${hex(IDX_LABELS_MAGIC)} for labels)`);
+    throw new Error(
+      `${file}: wrong magic number ${hex(magic)}, not an IDX file (expected ${hex(IDX_IMAGES_MAGIC)} for images or ${hex(IDX_LABELS_MAGIC)} for labels)`,
+    );
   }
   if (type !== IDX_UBYTE) {
     throw new Error(`${file}: IDX data type 0x${type.toString(16)} is not supported, only unsigned bytes (0x08)`);
   }
   const headerLen = 4 + 4 * ndims;
-  if (bytes.length < headerLen) throw new Error(`${file}: truncated IDX header (${bytes.length} bytes, the ${ndims} dimensions need ${headerLen})`);
+  if (bytes.length < headerLen)
+    throw new Error(`${file}: truncated IDX header (${bytes.length} bytes, the ${ndims} dimensions need ${headerLen})`);
   const dims: number[] = [];
   let size = 1;
   for (let i = 0; i < ndims; i++) {
@@ -81,7 +84,9 @@ export function parseIdx(bytes: Uint8Array, file: string): IdxTensor {
     throw new Error(`${file}: truncated: dimensions ${dims.join('×')} need ${expected} bytes, the file has ${bytes.length}`);
   }
   if (bytes.length > expected) {
-    throw new Error(`${file}: ${bytes.length - expected} unexpected bytes after the data of dimensions ${dims.join('×')} (${expected} bytes expected)`);
+    throw new Error(
+      `${file}: ${bytes.length - expected} unexpected bytes after the data of dimensions ${dims.join('×')} (${expected} bytes expected)`,
+    );
   }
   // A copy, so the result does not pin the (possibly larger) read buffer.
   return { dims, data: bytes.slice(headerLen, expected) };
@@ -95,7 +100,9 @@ export function readIdx(file: string): IdxTensor {
 function expectMagic(t: IdxTensor, file: string, magic: number, what: string): void {
   const got = (IDX_UBYTE << 8) | t.dims.length;
   if (got !== magic) {
-    throw new Error(`${file}: wrong magic number ${hex(got)} for ${what} (expected ${hex(magic)}: ${magic === IDX_IMAGES_MAGIC ? '3' : '1'} dimension(s), got ${t.dims.length})`);
+    throw new Error(
+      `${file}: wrong magic number ${hex(got)} for ${what} (expected ${hex(magic)}: ${magic === IDX_IMAGES_MAGIC ? '3' : '1'} dimension(s), got ${t.dims.length})`,
+    );
   }
 }
 

@@ -78,7 +78,12 @@ function unlessBusy(send: () => void): boolean {
  * in-flight send finishes on the event loop, so waiting must yield). Gives
  * up after `timeoutMs` and resolves false.
  */
-export async function sendWhenFree(channel: KernelChannel, data: MimeBundle, opts: { displayId?: string; update?: boolean } = {}, timeoutMs = 10_000): Promise<boolean> {
+export async function sendWhenFree(
+  channel: KernelChannel,
+  data: MimeBundle,
+  opts: { displayId?: string; update?: boolean } = {},
+  timeoutMs = 10_000,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
     if (channel.send(data, opts)) return true;
@@ -108,7 +113,9 @@ export function kernelChannel(opts: { pin?: boolean } = {}): KernelChannel | nul
       bundles: true,
       send(data, opts = {}) {
         const write = pinned ?? (writer() as WriteDisplayData);
-        return unlessBusy(() => write({ data, metadata: {}, transient: opts.displayId ? { display_id: opts.displayId } : {} }, Boolean(opts.update)));
+        return unlessBusy(() =>
+          write({ data, metadata: {}, transient: opts.displayId ? { display_id: opts.displayId } : {} }, Boolean(opts.update)),
+        );
       },
     };
   }
@@ -134,7 +141,9 @@ export function kernelChannel(opts: { pin?: boolean } = {}): KernelChannel | nul
           if (!displays.has(key)) displays.set(key, tslab.newDisplay());
           target = displays.get(key)!;
         }
-        const sent = unlessBusy(() => target.raw(mime, typeof value === 'string' || value instanceof Uint8Array ? value : (value as string)));
+        const sent = unlessBusy(() =>
+          target.raw(mime, typeof value === 'string' || value instanceof Uint8Array ? value : (value as string)),
+        );
         if (!sent) return false; // the caller retries the whole bundle
       }
       return true;

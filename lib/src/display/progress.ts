@@ -45,14 +45,17 @@ export function statusLines(s: Status): string[] {
     const eta = (s.elapsed / step) * (s.totalSteps - step);
     const epochPart = s.totalEpochs ? `  epoch ${epoch}/${s.totalEpochs}` : `  epoch ${epoch}`;
     const lossText = Number.isFinite(loss) ? loss.toPrecision(4) : String(loss);
-    const timing = step < s.totalSteps ? `${formatDuration(s.elapsed)} elapsed, ${formatDuration(eta)} left` : `${formatDuration(s.elapsed)}`;
+    const timing =
+      step < s.totalSteps ? `${formatDuration(s.elapsed)} elapsed, ${formatDuration(eta)} left` : `${formatDuration(s.elapsed)}`;
     lines.push(`step ${step}/${s.totalSteps}${epochPart}  loss ${lossText}  lr ${+learningRate.toPrecision(3)}  ${timing}`);
   } else {
     lines.push('starting…');
   }
   if (s.epoch) {
     const e = s.epoch;
-    lines.push(`epoch ${e.epoch}${s.totalEpochs ? `/${s.totalEpochs}` : ''}: train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAccuracy)}  test loss ${e.testLoss.toFixed(4)} acc ${pct(e.testAccuracy)}`);
+    lines.push(
+      `epoch ${e.epoch}${s.totalEpochs ? `/${s.totalEpochs}` : ''}: train loss ${e.trainLoss.toFixed(4)} acc ${pct(e.trainAccuracy)}  test loss ${e.testLoss.toFixed(4)} acc ${pct(e.testAccuracy)}`,
+    );
   }
   if (s.note) lines.push(s.note);
   return lines;
@@ -90,7 +93,11 @@ export function statusBundle(s: Status): Record<string, unknown> {
   const html =
     `<div style="font-family: monospace; font-size: 12px; line-height: 1.45">` +
     `<b>${escapeHtml(s.label)}</b> <span style="color: ${diverged ? '#c00' : '#1f77b4'}">${progressBar(fraction)}</span> ${Math.floor(100 * fraction)}%<br>` +
-    lines.map((l, i) => (i === lines.length - 1 && s.note ? `<span style="color: ${diverged ? '#c00' : '#333'}">${escapeHtml(l)}</span>` : escapeHtml(l))).join('<br>') +
+    lines
+      .map((l, i) =>
+        i === lines.length - 1 && s.note ? `<span style="color: ${diverged ? '#c00' : '#333'}">${escapeHtml(l)}</span>` : escapeHtml(l),
+      )
+      .join('<br>') +
     `</div>`;
   // JupyterLab, nbconvert and GitHub have no renderer for PROGRESS_MIME and pick the HTML.
   return { [PROGRESS_MIME]: progressRecord(s), 'text/html': html, 'text/plain': [head, ...lines].join('\n') };
@@ -164,7 +171,12 @@ export function liveProgress(label = 'training', opts: { everySeconds?: number }
       // By hand, with no onEnd: ended all the same; diverged if the last loss was not finite.
       if (!status.state) {
         const last = status.step;
-        status.state = last && !Number.isFinite(last.loss) ? 'diverged' : last && status.totalSteps !== undefined && last.step >= status.totalSteps ? 'completed' : 'stopped';
+        status.state =
+          last && !Number.isFinite(last.loss)
+            ? 'diverged'
+            : last && status.totalSteps !== undefined && last.step >= status.totalSteps
+              ? 'completed'
+              : 'stopped';
       }
       render();
     },

@@ -47,7 +47,8 @@ export function show(spec: TopLevelSpec): Promise<void> {
       hinted = true;
       return;
     }
-    if (!(await sendWhenFree(channel, await chartBundle(spec)))) process.stderr.write('bnlab show(): the kernel\'s output socket stayed busy; the chart was not sent\n');
+    if (!(await sendWhenFree(channel, await chartBundle(spec))))
+      process.stderr.write("bnlab show(): the kernel's output socket stayed busy; the chart was not sent\n");
   })();
   // Without `await`, tslab prints a cell's last value: a pending promise
   // would read "Promise { <pending> }" and the chart would arrive after the

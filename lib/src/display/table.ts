@@ -44,7 +44,10 @@ export function markdownTable(records: readonly object[], opts: TableOptions = {
   if (columns.length === 0) return caption ? `${caption}\n\n(no rows)` : '(no rows)';
   const format = opts.format ?? defaultNumber;
   const numeric = (key: string) => rows.every((r) => r[key] === undefined || r[key] === null || typeof r[key] === 'number');
-  const lines = [`| ${columns.map(([, title]) => escapeCell(title)).join(' | ')} |`, `| ${columns.map(([key]) => (numeric(key) ? '---:' : '---')).join(' | ')} |`];
+  const lines = [
+    `| ${columns.map(([, title]) => escapeCell(title)).join(' | ')} |`,
+    `| ${columns.map(([key]) => (numeric(key) ? '---:' : '---')).join(' | ')} |`,
+  ];
   for (const r of rows) lines.push(`| ${columns.map(([key]) => cellText(r[key], format)).join(' | ')} |`);
   return [caption ? `**${caption}**\n` : '', ...lines].filter((l) => l !== '').join('\n');
 }
@@ -57,5 +60,6 @@ export async function showTable(rows: readonly object[], opts: TableOptions = {}
     console.log(md);
     return;
   }
-  if (!(await sendWhenFree(channel, { 'text/markdown': md, 'text/plain': md }))) process.stderr.write("bnlab showTable(): the kernel's output socket stayed busy; the table was not sent\n");
+  if (!(await sendWhenFree(channel, { 'text/markdown': md, 'text/plain': md })))
+    process.stderr.write("bnlab showTable(): the kernel's output socket stayed busy; the table was not sent\n");
 }

@@ -14,7 +14,8 @@ export const PROFILES: readonly ProfileName[] = ['smoke', 'quick', 'long', 'pape
 
 export function activeProfile(): ProfileName {
   const v = (process.env.BNLAB_PROFILE ?? 'quick').trim() || 'quick';
-  if (!(PROFILES as readonly string[]).includes(v)) throw new Error(`BNLAB_PROFILE=${v} is not a profile; use one of ${PROFILES.join(', ')}`);
+  if (!(PROFILES as readonly string[]).includes(v))
+    throw new Error(`BNLAB_PROFILE=${v} is not a profile; use one of ${PROFILES.join(', ')}`);
   return v as ProfileName;
 }
 
@@ -37,5 +38,12 @@ export function byProfile<T>(values: Record<Exclude<ProfileName, 'long'>, T> & {
 export const PAPER_SETTING = {
   data: { dataset: 'cifar10' as const },
   model: { family: 'resnet' as const, depth: 110, width: 16, init: { scheme: 'xavier' as const, distribution: 'uniform' as const } },
-  train: { epochs: 160, batchSize: 128, momentum: 0.9, weightDecay: 1e-4, augment: true, schedule: { kind: 'step' as const, at: [0.5], factor: 0.1 } },
+  train: {
+    epochs: 160,
+    batchSize: 128,
+    momentum: 0.9,
+    weightDecay: 1e-4,
+    augment: true,
+    schedule: { kind: 'step' as const, at: [0.5], factor: 0.1 },
+  },
 };

@@ -86,7 +86,9 @@ export function trainRunSpec(spec: TrainRunSpec, profile: ProfileName = activePr
 export async function trainRun(spec: TrainRunSpec, opts: RunOptions = {}): Promise<RunRecord<TrainSummary>> {
   const store = opts.store ?? defaultStore();
   const profile = opts.profile ?? activeProfile();
-  const label = spec.label ?? `${spec.model.family}${'depth' in spec.model ? spec.model.depth : ''}-${spec.model.norm}-lr${spec.train.learningRate}-seed${spec.train.seed}`;
+  const label =
+    spec.label ??
+    `${spec.model.family}${'depth' in spec.model ? spec.model.depth : ''}-${spec.model.norm}-lr${spec.train.learningRate}-seed${spec.train.seed}`;
   return store.getOrRun<TrainSummary>(
     trainRunSpec(spec, profile),
     async () => {

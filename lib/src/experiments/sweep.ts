@@ -111,7 +111,13 @@ export function lrSweepBase(profile: ProfileName = activeProfile()): SweepBase {
       const { epochs, ...train } = PAPER_SETTING.train;
       // 160 epochs at 0.1 as in He et al.'s schedule, longer at small rates
       // as the paper did, up to four times as long.
-      return { data: PAPER_SETTING.data, model: { ...PAPER_SETTING.model }, train, budget: { epochs, atRate: 0.1, growth: 0.5, maxEpochs: 4 * epochs }, seeds: [1, 2, 3, 4, 5] };
+      return {
+        data: PAPER_SETTING.data,
+        model: { ...PAPER_SETTING.model },
+        train,
+        budget: { epochs, atRate: 0.1, growth: 0.5, maxEpochs: 4 * epochs },
+        seeds: [1, 2, 3, 4, 5],
+      };
     }
   }
 }

@@ -40,14 +40,21 @@ export function findingMarkdown(f: Finding): string {
 export function currentNotebook(): string {
   const fromEnv = process.env.BNLAB_NOTEBOOK || process.env.JPY_SESSION_NAME;
   if (!fromEnv) return 'notebook';
-  return fromEnv.split(/[\\/]/).pop()!.replace(/\.ipynb$/, '');
+  return fromEnv
+    .split(/[\\/]/)
+    .pop()!
+    .replace(/\.ipynb$/, '');
 }
 
 /** Shows a finding in the notebook (markdown, plus JSON for the report); outside a kernel, prints it. */
 export function reportFinding(input: Omit<Finding, 'notebook'> & { notebook?: string }): Finding {
   const f: Finding = { ...input, notebook: input.notebook ?? currentNotebook() };
-  if (!VERDICTS.includes(f.verdict)) throw new Error(`finding ${f.rq}: verdict must be reproduced, not reproduced or inconclusive, got ${f.verdict}`);
-  if (f.converged === undefined || f.stepBudget === undefined) throw new Error(`finding ${f.rq}: say converged (true/false, or null where no training is involved) and stepBudget ({min, max}, or null)`);
+  if (!VERDICTS.includes(f.verdict))
+    throw new Error(`finding ${f.rq}: verdict must be reproduced, not reproduced or inconclusive, got ${f.verdict}`);
+  if (f.converged === undefined || f.stepBudget === undefined)
+    throw new Error(
+      `finding ${f.rq}: say converged (true/false, or null where no training is involved) and stepBudget ({min, max}, or null)`,
+    );
   const channel = kernelChannel({ pin: true });
   const text = findingMarkdown(f);
   // Pinned to this cell; if the socket is busy, sent moments later, still into this cell.

@@ -32,7 +32,8 @@ import type { RunSpec } from '../store';
 
 export type AxisValue = number | string | boolean;
 /** An axis's values: one list for every profile, or a list per profile. */
-export type AxisValues = readonly AxisValue[] | Readonly<Record<Exclude<ProfileName, 'long'>, readonly AxisValue[]> & { long?: readonly AxisValue[] }>;
+export type AxisValues =
+  readonly AxisValue[] | Readonly<Record<Exclude<ProfileName, 'long'>, readonly AxisValue[]> & { long?: readonly AxisValue[] }>;
 export type GridAxes = Readonly<Record<string, AxisValues>>;
 
 export interface GridDefinition {
@@ -97,13 +98,15 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 function checkValues(source: string, axis: string, v: unknown, where: string): readonly AxisValue[] {
-  if (!Array.isArray(v) || v.length === 0) throw new GridError(source, `axis ${axis}${where} must be a non-empty list of values, got ${JSON.stringify(v)}`);
+  if (!Array.isArray(v) || v.length === 0)
+    throw new GridError(source, `axis ${axis}${where} must be a non-empty list of values, got ${JSON.stringify(v)}`);
   for (const x of v) {
     if (!['number', 'string', 'boolean'].includes(typeof x) || (typeof x === 'number' && !Number.isFinite(x))) {
       throw new GridError(source, `axis ${axis}${where} holds ${JSON.stringify(x)}; values are finite numbers, strings or booleans`);
     }
   }
-  if (new Set(v.map((x) => JSON.stringify(x))).size !== v.length) throw new GridError(source, `axis ${axis}${where} repeats a value: ${JSON.stringify(v)}`);
+  if (new Set(v.map((x) => JSON.stringify(x))).size !== v.length)
+    throw new GridError(source, `axis ${axis}${where} repeats a value: ${JSON.stringify(v)}`);
   return v as AxisValue[];
 }
 
@@ -113,27 +116,36 @@ export function parseGrid(value: unknown, source = '(inline)'): GridDefinition {
   const { name, description, base, axes } = value;
   const unknown = Object.keys(value).filter((k) => !['name', 'description', 'base', 'axes', '$comment'].includes(k));
   if (unknown.length) throw new GridError(source, `unknown field(s) ${unknown.join(', ')}; a grid has name, description, base and axes`);
-  if (typeof name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(name)) throw new GridError(source, `name must be lower-case letters, digits and dashes, got ${JSON.stringify(name)}`);
+  if (typeof name !== 'string' || !/^[a-z][a-z0-9-]*$/.test(name))
+    throw new GridError(source, `name must be lower-case letters, digits and dashes, got ${JSON.stringify(name)}`);
   if (description !== undefined && typeof description !== 'string') throw new GridError(source, 'description must be a string');
-  if (typeof base !== 'string' || !(base in GRID_BASES)) throw new GridError(source, `base must be one of ${Object.keys(GRID_BASES).join(', ')}, got ${JSON.stringify(base)}`);
+  if (typeof base !== 'string' || !(base in GRID_BASES))
+    throw new GridError(source, `base must be one of ${Object.keys(GRID_BASES).join(', ')}, got ${JSON.stringify(base)}`);
   const products = Array.isArray(axes) ? axes : [axes];
   if (products.length === 0) throw new GridError(source, 'axes is empty');
   const required = GRID_BASES[base as GridBaseName].requiredAxes;
   products.forEach((p, i) => {
     const where = Array.isArray(axes) ? `axes[${i}]` : 'axes';
     if (!isPlainObject(p)) throw new GridError(source, `${where} must be an object from axis name to values`);
-    for (const r of required) if (!(r in p)) throw new GridError(source, `${where} has no axis ${r}; base ${base} needs ${required.join(', ')}`);
+    for (const r of required)
+      if (!(r in p)) throw new GridError(source, `${where} has no axis ${r}; base ${base} needs ${required.join(', ')}`);
     for (const [axis, v] of Object.entries(p)) {
       if (isPlainObject(v)) {
         // `long` may be left out: it then takes quick's values (as byProfile does).
         const missing = PROFILES.filter((pr) => pr !== 'long' && !(pr in v));
         const extra = Object.keys(v).filter((k) => !(PROFILES as readonly string[]).includes(k));
-        if (missing.length || extra.length) throw new GridError(source, `${where}.${axis}: per-profile values need ${PROFILES.filter((pr) => pr !== 'long').join(', ')} (and optionally long)${extra.length ? `, not ${extra.join(', ')}` : ''}`);
+        if (missing.length || extra.length)
+          throw new GridError(
+            source,
+            `${where}.${axis}: per-profile values need ${PROFILES.filter((pr) => pr !== 'long').join(', ')} (and optionally long)${extra.length ? `, not ${extra.join(', ')}` : ''}`,
+          );
         for (const pr of PROFILES) if (pr in v) checkValues(source, axis, v[pr], ` (${pr})`);
       } else checkValues(source, axis, v, '');
     }
     if (p.norm !== undefined) {
-      for (const n of valuesFor(p.norm as AxisValues, null)) if (!(NORMS as readonly AxisValue[]).includes(n)) throw new GridError(source, `${where}.norm: ${JSON.stringify(n)} is not one of ${NORMS.join(', ')}`);
+      for (const n of valuesFor(p.norm as AxisValues, null))
+        if (!(NORMS as readonly AxisValue[]).includes(n))
+          throw new GridError(source, `${where}.norm: ${JSON.stringify(n)} is not one of ${NORMS.join(', ')}`);
     }
   });
   return { name, ...(description !== undefined ? { description } : {}), base: base as GridBaseName, axes: axes as GridDefinition['axes'] };
@@ -173,7 +185,8 @@ function cartesian(axes: [string, readonly AxisValue[]][]): Record<string, AxisV
 /** Sets a dotted path the base spec already has (so a typo is an error, not a silently ignored field). */
 function setPath(source: string, spec: TrainRunSpec, axis: string, dotted: string, value: AxisValue): void {
   const parts = dotted.split('.');
-  if (!['data', 'model', 'train'].includes(parts[0]) || parts.length < 2) throw new GridError(source, `axis ${axis}: ${dotted} is not a path into the run spec (data.…, model.… or train.…)`);
+  if (!['data', 'model', 'train'].includes(parts[0]) || parts.length < 2)
+    throw new GridError(source, `axis ${axis}: ${dotted} is not a path into the run spec (data.…, model.… or train.…)`);
   let node: Record<string, unknown> = spec as unknown as Record<string, unknown>;
   for (const part of parts.slice(0, -1)) {
     const next = node[part];
@@ -181,7 +194,8 @@ function setPath(source: string, spec: TrainRunSpec, axis: string, dotted: strin
     node = next;
   }
   const leaf = parts[parts.length - 1];
-  if (!(leaf in node)) throw new GridError(source, `axis ${axis}: the base setting has no ${dotted} (it has ${Object.keys(node).join(', ')})`);
+  if (!(leaf in node))
+    throw new GridError(source, `axis ${axis}: the base setting has no ${dotted} (it has ${Object.keys(node).join(', ')})`);
   node[leaf] = value;
 }
 
@@ -189,8 +203,10 @@ function setPath(source: string, spec: TrainRunSpec, axis: string, dotted: strin
 function specOf(source: string, profile: ProfileName, point: Record<string, AxisValue>): TrainRunSpec {
   const base = lrSweepBase(profile);
   const { norm, learningRate, seed, ...rest } = point;
-  if (typeof learningRate !== 'number' || !(learningRate > 0)) throw new GridError(source, `learningRate must be a positive number, got ${JSON.stringify(learningRate)}`);
-  if (typeof seed !== 'number' || !Number.isInteger(seed)) throw new GridError(source, `seed must be an integer, got ${JSON.stringify(seed)}`);
+  if (typeof learningRate !== 'number' || !(learningRate > 0))
+    throw new GridError(source, `learningRate must be a positive number, got ${JSON.stringify(learningRate)}`);
+  if (typeof seed !== 'number' || !Number.isInteger(seed))
+    throw new GridError(source, `seed must be an integer, got ${JSON.stringify(seed)}`);
   const spec = structuredClone(sweepSpec(base, { norm: norm as Norm, learningRate, seed }));
   const extra: string[] = [];
   for (const [axis, value] of Object.entries(rest)) {
@@ -237,7 +253,12 @@ export function resolveGridFile(nameOrPath: string): string {
   const candidates = [path.resolve(nameOrPath), path.join(GRIDS_DIR, nameOrPath), path.join(GRIDS_DIR, `${nameOrPath}.json`)];
   const file = candidates.find((f) => fs.existsSync(f) && fs.statSync(f).isFile());
   if (file) return file;
-  const known = fs.existsSync(GRIDS_DIR) ? fs.readdirSync(GRIDS_DIR).filter((f) => f.endsWith('.json')).map((f) => f.replace(/\.json$/, '')) : [];
+  const known = fs.existsSync(GRIDS_DIR)
+    ? fs
+        .readdirSync(GRIDS_DIR)
+        .filter((f) => f.endsWith('.json'))
+        .map((f) => f.replace(/\.json$/, ''))
+    : [];
   throw new Error(`no grid file ${nameOrPath}${known.length ? `; the grids in notebooks/grids are ${known.join(', ')}` : ''}`);
 }
 
@@ -300,7 +321,8 @@ export function shardOf(run: { index: number }, count: number): number {
 export function gridValues(grid: Grid, axis: string, where: Record<string, AxisValue> = {}): AxisValue[] {
   const out: AxisValue[] = [];
   for (const r of grid.runs) {
-    if (Object.entries(where).every(([k, v]) => r.point[k] === v) && r.point[axis] !== undefined && !out.includes(r.point[axis])) out.push(r.point[axis]);
+    if (Object.entries(where).every(([k, v]) => r.point[k] === v) && r.point[axis] !== undefined && !out.includes(r.point[axis]))
+      out.push(r.point[axis]);
   }
   return out;
 }

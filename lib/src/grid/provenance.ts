@@ -20,7 +20,12 @@ export function runProvenance(records: readonly RunRecord[]): ProvenanceRow[] {
   const rows = new Map<string, ProvenanceRow>();
   for (const r of records) {
     const s = r.environment.scheduler;
-    const computedBy = s?.system === 'slurm' ? `Slurm job ${s.arrayJobId ?? s.jobId}` : s?.system === 'kubernetes' ? 'Kubernetes Indexed Job' : 'no scheduler';
+    const computedBy =
+      s?.system === 'slurm'
+        ? `Slurm job ${s.arrayJobId ?? s.jobId}`
+        : s?.system === 'kubernetes'
+          ? 'Kubernetes Indexed Job'
+          : 'no scheduler';
     const host = s?.system === 'slurm' && s.node ? s.node : r.environment.hostname;
     const backend = `${r.environment.backend}${r.environment.libtensorflow ? ` (libtensorflow ${r.environment.libtensorflow})` : ''}`;
     const id = `${computedBy}\0${host}\0${backend}`;

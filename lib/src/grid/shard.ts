@@ -43,7 +43,10 @@ export async function runShard(grid: Grid, shard: Shard, opts: ShardOptions = {}
   let current: GridRun | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
     if (current) {
-      store.recordFailure(current.runSpec, new Error(`interrupted by ${signal} (scancel, a time limit, or a stopped worker) during the run`));
+      store.recordFailure(
+        current.runSpec,
+        new Error(`interrupted by ${signal} (scancel, a time limit, or a stopped worker) during the run`),
+      );
       log(`${tag} ${signal}: run ${current.index} (${current.spec.label}) recorded as interrupted`);
     }
     process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -85,7 +88,9 @@ export async function runShard(grid: Grid, shard: Shard, opts: ShardOptions = {}
     }
   }
   const count = (o: ShardRunOutcome['outcome']) => outcomes.filter((x) => x.outcome === o).length;
-  log(`${tag} done: ${count('completed')} completed, ${count('diverged')} diverged, ${count('skipped')} already there, ${count('failed')} failed`);
+  log(
+    `${tag} done: ${count('completed')} completed, ${count('diverged')} diverged, ${count('skipped')} already there, ${count('failed')} failed`,
+  );
   return outcomes;
 }
 

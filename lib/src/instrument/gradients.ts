@@ -42,7 +42,12 @@ export interface WeightGradients {
 }
 
 /** The kernel gradients of the chosen layers (default: every conv layer). */
-export function weightGradients(model: Model, x: tf.Tensor, y: tf.Tensor2D, opts: GradientOptions & { layers?: readonly string[] } = {}): WeightGradients {
+export function weightGradients(
+  model: Model,
+  x: tf.Tensor,
+  y: tf.Tensor2D,
+  opts: GradientOptions & { layers?: readonly string[] } = {},
+): WeightGradients {
   const layers = choosePoints(model, opts.layers, () => convPoints(model));
   const params = layers.map((p) => kernelName(model, p));
   const rec = record(model, x, y, { training: opts.training, params });
@@ -53,7 +58,16 @@ export function weightGradients(model: Model, x: tf.Tensor, y: tf.Tensor2D, opts
       const v = rec.paramGrads.get(params[i])!.dataSync() as Float32Array;
       values.set(p.name, v);
       const m = moments(v);
-      rows.push({ layer: p.name, depth: p.depth, count: m.count, norm: m.norm, mean: m.mean, std: m.std, kurtosis: m.kurtosis, maxAbs: m.maxAbs });
+      rows.push({
+        layer: p.name,
+        depth: p.depth,
+        count: m.count,
+        norm: m.norm,
+        mean: m.mean,
+        std: m.std,
+        kurtosis: m.kurtosis,
+        maxAbs: m.maxAbs,
+      });
     });
     return { rows, values };
   } finally {
@@ -73,7 +87,10 @@ export interface GradientSampleRow {
 }
 
 /** Up to `perLayer` values of each layer (seeded), as rows for overlaid histograms or strip plots. */
-export function gradientSamples(values: ReadonlyMap<string, ArrayLike<number>>, opts: { perLayer?: number; seed?: number } = {}): GradientSampleRow[] {
+export function gradientSamples(
+  values: ReadonlyMap<string, ArrayLike<number>>,
+  opts: { perLayer?: number; seed?: number } = {},
+): GradientSampleRow[] {
   const rows: GradientSampleRow[] = [];
   for (const [layer, v] of values) {
     for (const value of sampleValues(v, opts.perLayer ?? 2000, opts.seed ?? 0)) rows.push({ layer, value });
@@ -158,7 +175,13 @@ export function logitGradientDominance(rows: readonly LogitGradientRow[]): Logit
   const examples = best.size;
   const [dominantClass, dn] = mode([...best.values()].map((b) => b.gradClass));
   const [predictedClass, pn] = mode([...best.values()].map((b) => b.probClass));
-  return { examples, dominantClass, dominantShare: examples ? dn / examples : NaN, predictedClass, predictionShare: examples ? pn / examples : NaN };
+  return {
+    examples,
+    dominantClass,
+    dominantShare: examples ? dn / examples : NaN,
+    predictedClass,
+    predictionShare: examples ? pn / examples : NaN,
+  };
 }
 
 // ---------------------------------------------------------------- Table 1: summands of a kernel gradient
@@ -174,7 +197,12 @@ export function logitGradientDominance(rows: readonly LogitGradientRow[]): Logit
  * the same conv fed |I| and |G|. Both are taken as ∂/∂W ⟨G, conv(I, W)⟩,
  * i.e. Conv2DBackpropFilter, through tfjs's public gradient API.
  */
-export function summandSums(input: tf.Tensor4D, outputGrad: tf.Tensor4D, kernelSize: [number, number], stride: number | [number, number]): { sum: tf.Tensor4D; absSum: tf.Tensor4D } {
+export function summandSums(
+  input: tf.Tensor4D,
+  outputGrad: tf.Tensor4D,
+  kernelSize: [number, number],
+  stride: number | [number, number],
+): { sum: tf.Tensor4D; absSum: tf.Tensor4D } {
   return tf.tidy(() => {
     const filterShape: [number, number, number, number] = [kernelSize[0], kernelSize[1], input.shape[3], outputGrad.shape[3]];
     const filterGrad = (i: tf.Tensor4D, g: tf.Tensor4D) =>
@@ -221,7 +249,14 @@ interface ConvObservation {
  * checks that conv(input, kernel) reproduces the recorded output (so that
  * `convInputPoint` found the right tensor), and hands them to `use`.
  */
-function observeConvs<T>(model: Model, x: tf.Tensor, y: tf.Tensor2D, layers: readonly PointInfo[], opts: GradientOptions, use: (obs: ConvObservation[]) => T): T {
+function observeConvs<T>(
+  model: Model,
+  x: tf.Tensor,
+  y: tf.Tensor2D,
+  layers: readonly PointInfo[],
+  opts: GradientOptions,
+  use: (obs: ConvObservation[]) => T,
+): T {
   const inputs = layers.map((p) => convInputPoint(model, p.name));
   const rec = record(model, x, y, {
     training: opts.training,
@@ -234,7 +269,9 @@ function observeConvs<T>(model: Model, x: tf.Tensor, y: tf.Tensor2D, layers: rea
       const output = rec.activations.get(p.name)! as tf.Tensor4D;
       const kernel = model.trainable.get(kernelName(model, p))!;
       if (input.rank !== 4 || input.shape[3] !== kernel.shape[2]) {
-        throw new Error(`${model.name}: ${inputs[i] ?? 'the input'} [${input.shape}] cannot be the input of ${p.name} (kernel [${kernel.shape}])`);
+        throw new Error(
+          `${model.name}: ${inputs[i] ?? 'the input'} [${input.shape}] cannot be the input of ${p.name} (kernel [${kernel.shape}])`,
+        );
       }
       const stride = inferStride(input.shape, output.shape);
       checkConvInput(model, p.name, inputs[i], input, output, kernel, stride);
@@ -246,7 +283,15 @@ function observeConvs<T>(model: Model, x: tf.Tensor, y: tf.Tensor2D, layers: rea
   }
 }
 
-function checkConvInput(model: Model, conv: string, inputName: string | null, input: tf.Tensor4D, output: tf.Tensor4D, kernel: tf.Variable, stride: [number, number]): void {
+function checkConvInput(
+  model: Model,
+  conv: string,
+  inputName: string | null,
+  input: tf.Tensor4D,
+  output: tf.Tensor4D,
+  kernel: tf.Variable,
+  stride: [number, number],
+): void {
   const [err, scale] = tf.tidy(() => {
     let o: tf.Tensor = tf.conv2d(input, kernel as tf.Tensor4D, stride, 'same');
     const bias = model.trainable.get(`${conv}/bias`);
@@ -256,7 +301,9 @@ function checkConvInput(model: Model, conv: string, inputName: string | null, in
   // A diverged net's activations may be inf; nothing to compare then.
   if (!Number.isFinite(scale)) return;
   if (!(err <= 1e-3 * scale + 1e-6)) {
-    throw new Error(`${model.name}: conv(${inputName ?? 'input'}, ${conv}/kernel) differs from ${conv}'s output by ${err} (scale ${scale}); the point before a conv is not its input in this model`);
+    throw new Error(
+      `${model.name}: conv(${inputName ?? 'input'}, ${conv}/kernel) differs from ${conv}'s output by ${err} (scale ${scale}); the point before a conv is not its input in this model`,
+    );
   }
 }
 
@@ -264,7 +311,12 @@ function checkConvInput(model: Model, conv: string, inputName: string | null, in
  * |Σd| against Σ|d| for every kernel entry of the chosen conv layers
  * (default: the middle conv), the comparison of the paper's Table 1.
  */
-export function kernelGradientCoherence(model: Model, x: tf.Tensor, y: tf.Tensor2D, opts: GradientOptions & { layers?: readonly string[] } = {}): KernelCoherenceRow[] {
+export function kernelGradientCoherence(
+  model: Model,
+  x: tf.Tensor,
+  y: tf.Tensor2D,
+  opts: GradientOptions & { layers?: readonly string[] } = {},
+): KernelCoherenceRow[] {
   const layers = choosePoints(model, opts.layers, () => [middleConv(model)]);
   return observeConvs(model, x, y, layers, opts, (obs) => {
     const rows: KernelCoherenceRow[] = [];
@@ -279,7 +331,17 @@ export function kernelGradientCoherence(model: Model, x: tf.Tensor, y: tf.Tensor
         for (let c = 0; c < kw; c++) {
           for (let i = 0; i < cin; i++) {
             for (let oc = 0; oc < cout; oc++, k++) {
-              rows.push({ layer: o.point.name, depth: o.point.depth, kernelRow: r, kernelCol: c, inChannel: i, outChannel: oc, sum: s[k], absSum: a[k], ratio: a[k] > 0 ? Math.abs(s[k]) / a[k] : NaN });
+              rows.push({
+                layer: o.point.name,
+                depth: o.point.depth,
+                kernelRow: r,
+                kernelCol: c,
+                inChannel: i,
+                outChannel: oc,
+                sum: s[k],
+                absSum: a[k],
+                ratio: a[k] > 0 ? Math.abs(s[k]) / a[k] : NaN,
+              });
             }
           }
         }
@@ -361,12 +423,18 @@ export function channelPairMap(values: ArrayLike<number>, shape: readonly [numbe
   const sums = new Float64Array(cin * cout);
   for (let s = 0; s < kh * kw; s++) for (let k = 0; k < cin * cout; k++) sums[k] += Math.abs(values[s * cin * cout + k]);
   const cells: ChannelPairCell[] = [];
-  for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) cells.push({ inChannel: i, outChannel: o, meanAbsGrad: sums[i * cout + o] / (kh * kw) });
+  for (let i = 0; i < cin; i++)
+    for (let o = 0; o < cout; o++) cells.push({ inChannel: i, outChannel: o, meanAbsGrad: sums[i * cout + o] / (kh * kw) });
   return cells;
 }
 
 /** The map of the chosen conv layers (default: the middle one), from one backward pass. */
-export function channelPairGradientMap(model: Model, x: tf.Tensor, y: tf.Tensor2D, opts: GradientOptions & { layers?: readonly string[] } = {}): ChannelPairRow[] {
+export function channelPairGradientMap(
+  model: Model,
+  x: tf.Tensor,
+  y: tf.Tensor2D,
+  opts: GradientOptions & { layers?: readonly string[] } = {},
+): ChannelPairRow[] {
   const layers = choosePoints(model, opts.layers, () => [middleConv(model)]);
   const wg = weightGradients(model, x, y, { training: opts.training, layers: layers.map((p) => p.name) });
   return layers.flatMap((p) => {

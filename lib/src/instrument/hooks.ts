@@ -50,7 +50,10 @@ export function backwardHook(x: tf.Tensor, onGrad: (dy: tf.Tensor) => void): tf.
 function checkPoints(model: Model, names: readonly string[], what: string): void {
   const known = new Set(model.points.map((p) => p.name));
   for (const n of names) {
-    if (!known.has(n)) throw new Error(`${what}: ${model.name} has no point ${JSON.stringify(n)}; its points are ${model.points.map((p) => p.name).join(', ')}`);
+    if (!known.has(n))
+      throw new Error(
+        `${what}: ${model.name} has no point ${JSON.stringify(n)}; its points are ${model.points.map((p) => p.name).join(', ')}`,
+      );
   }
 }
 

@@ -52,7 +52,8 @@ export function networkWeights(o: { depth: number; width: number; init: InitOpti
   const out: Matrix[] = [];
   for (let l = 0; l < o.depth; l++) {
     // Uniform on (−√3σ, √3σ) has standard deviation σ (as ParameterStore.weight).
-    const values = (init.distribution ?? 'uniform') === 'uniform' ? rng.uniformArray(n * n, Math.sqrt(3) * std) : rng.normalArray(n * n, std);
+    const values =
+      (init.distribution ?? 'uniform') === 'uniform' ? rng.uniformArray(n * n, Math.sqrt(3) * std) : rng.normalArray(n * n, std);
     out.push(kernelToMatrix(values, n, n));
   }
   return out;
@@ -158,16 +159,23 @@ export interface NetworkJacobian {
  * initialisation of BN nets without skips (Yang et al. 2019), not a reset
  * to 1.
  */
-export function networkJacobian(stack: DenseStack | Matrix[], batch: ArrayLike<number>[] | ArrayLike<number>, index: number, opts: JacobianOptions): NetworkJacobian {
+export function networkJacobian(
+  stack: DenseStack | Matrix[],
+  batch: ArrayLike<number>[] | ArrayLike<number>,
+  index: number,
+  opts: JacobianOptions,
+): NetworkJacobian {
   const s = Array.isArray(stack) ? { weights: stack } : stack;
   if (s.weights.length === 0) throw new Error('networkJacobian: no layers');
   const rows = toRows(batch);
   const norm = opts.norm ?? 'none';
   const eps = opts.epsilon ?? 1e-5;
-  if (!Number.isInteger(index) || index < 0 || index >= rows.length) throw new Error(`networkJacobian: index ${index} is outside the batch of ${rows.length}`);
+  if (!Number.isInteger(index) || index < 0 || index >= rows.length)
+    throw new Error(`networkJacobian: index ${index} is outside the batch of ${rows.length}`);
   if (norm === 'batch' && rows.length < 2) throw new Error('networkJacobian: BN needs a batch of at least 2 examples');
   let h = new Matrix(rows.map((r) => Array.from(r))); // [B, in]
-  if (h.columns !== s.weights[0].columns) throw new Error(`networkJacobian: inputs have ${h.columns} features, the first layer takes ${s.weights[0].columns}`);
+  if (h.columns !== s.weights[0].columns)
+    throw new Error(`networkJacobian: inputs have ${h.columns} features, the first layer takes ${s.weights[0].columns}`);
   const inDim = h.columns;
   let J: Matrix | null = null;
   const layers: LayerReport[] = [];

@@ -29,7 +29,12 @@ export interface ChannelMomentOptions {
  * per-channel mean and variance over all axes but the last. Returns them as
  * tensors [C] per point; the caller disposes them.
  */
-export function channelMomentTensors(model: Model, x: tf.Tensor, points: readonly PointInfo[], training: boolean): Map<string, { mean: tf.Tensor1D; variance: tf.Tensor1D }> {
+export function channelMomentTensors(
+  model: Model,
+  x: tf.Tensor,
+  points: readonly PointInfo[],
+  training: boolean,
+): Map<string, { mean: tf.Tensor1D; variance: tf.Tensor1D }> {
   const wanted = new Set(points.map((p) => p.name));
   const out = new Map<string, { mean: tf.Tensor1D; variance: tf.Tensor1D }>();
   const tap: Tap = (name, t) => {
@@ -58,7 +63,8 @@ export function channelMoments(model: Model, x: tf.Tensor, opts: ChannelMomentOp
       if (!m) throw new Error(`channelMoments: the forward pass of ${model.name} never reached point ${p.name}`);
       const mean = m.mean.dataSync();
       const variance = m.variance.dataSync();
-      for (let c = 0; c < mean.length; c++) rows.push({ point: p.name, depth: p.depth, channel: c, mean: mean[c], std: Math.sqrt(variance[c]) });
+      for (let c = 0; c < mean.length; c++)
+        rows.push({ point: p.name, depth: p.depth, channel: c, mean: mean[c], std: Math.sqrt(variance[c]) });
     }
   } finally {
     for (const m of tensors.values()) tf.dispose([m.mean, m.variance]);

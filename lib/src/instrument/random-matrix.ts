@@ -76,7 +76,11 @@ export function singularValues(matrix: MatrixLike): Float64Array {
     }
   }
   // autoTranspose: the underlying (JAMA) algorithm expects rows ≥ columns.
-  const svd = new SingularValueDecomposition(m, { computeLeftSingularVectors: false, computeRightSingularVectors: false, autoTranspose: true });
+  const svd = new SingularValueDecomposition(m, {
+    computeLeftSingularVectors: false,
+    computeRightSingularVectors: false,
+    autoTranspose: true,
+  });
   const sv = Float64Array.from(svd.diagonal.slice(0, Math.min(m.rows, m.columns)), Math.abs);
   return sv.sort().reverse();
 }
@@ -352,7 +356,7 @@ export function spectraByDepth(opts: { depths: number[]; N: number; seeds: numbe
     let pInv: Matrix | null = null;
     let M = 0;
     for (const target of depths) {
-      for (; M < target; ) {
+      for (; M < target;) {
         const a = gaussianMatrix(N, rng);
         p = p ? a.mmul(p) : a;
         const aInv = inverse(a);

@@ -123,7 +123,8 @@ export function gradientHistogram(values: Numbers, opts: HistogramOptions = {}):
   let hi: number;
   if (opts.range) {
     [lo, hi] = opts.range;
-    if (!(Number.isFinite(lo) && Number.isFinite(hi) && hi > lo)) throw new Error(`gradientHistogram: range must be finite [lo, hi] with hi > lo, got ${JSON.stringify(opts.range)}`);
+    if (!(Number.isFinite(lo) && Number.isFinite(hi) && hi > lo))
+      throw new Error(`gradientHistogram: range must be finite [lo, hi] with hi > lo, got ${JSON.stringify(opts.range)}`);
   } else {
     lo = Infinity;
     hi = -Infinity;

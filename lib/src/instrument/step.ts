@@ -77,9 +77,15 @@ export interface RelativeLossRow {
 }
 
 /** The loss after one gradient step of each size, relative to the loss before (Fig. 3). */
-export function relativeLossAfterStep(model: Model, x: tf.Tensor, y: tf.Tensor2D, opts: { stepSizes?: readonly number[] } = {}): RelativeLossRow[] {
+export function relativeLossAfterStep(
+  model: Model,
+  x: tf.Tensor,
+  y: tf.Tensor2D,
+  opts: { stepSizes?: readonly number[] } = {},
+): RelativeLossRow[] {
   const stepSizes = opts.stepSizes ?? DEFAULT_STEP_SIZES;
-  for (const a of stepSizes) if (!(a >= 0) || !Number.isFinite(a)) throw new Error(`relativeLossAfterStep: step sizes must be finite and ≥ 0, got ${a}`);
+  for (const a of stepSizes)
+    if (!(a >= 0) || !Number.isFinite(a)) throw new Error(`relativeLossAfterStep: step sizes must be finite and ≥ 0, got ${a}`);
   const d = gradientDirection(model, x, y);
   try {
     return stepSizes.map((stepSize) => {
@@ -114,7 +120,8 @@ export interface StepAnatomyOptions {
 
 /** Channel means and variances at the chosen points along the step θ → θ − α·g (Fig. 4). */
 export function stepAnatomy(model: Model, x: tf.Tensor, y: tf.Tensor2D, opts: StepAnatomyOptions): StepAnatomyRow[] {
-  if (!(opts.stepSize >= 0) || !Number.isFinite(opts.stepSize)) throw new Error(`stepAnatomy: stepSize must be finite and ≥ 0, got ${opts.stepSize}`);
+  if (!(opts.stepSize >= 0) || !Number.isFinite(opts.stepSize))
+    throw new Error(`stepAnatomy: stepSize must be finite and ≥ 0, got ${opts.stepSize}`);
   const fractions = opts.fractions ?? Array.from({ length: 11 }, (_, i) => i / 10);
   for (const t of fractions) if (!(t >= 0 && t <= 1)) throw new Error(`stepAnatomy: fractions must lie in [0, 1], got ${t}`);
   const points = choosePoints(model, opts.points, () => defaultActivationPoints(model));
@@ -128,7 +135,8 @@ export function stepAnatomy(model: Model, x: tf.Tensor, y: tf.Tensor2D, opts: St
           const m = stats.get(p.name)!;
           const mean = m.mean.dataSync();
           const variance = m.variance.dataSync();
-          for (let c = 0; c < mean.length; c++) rows.push({ t, point: p.name, depth: p.depth, channel: c, mean: mean[c], variance: variance[c] });
+          for (let c = 0; c < mean.length; c++)
+            rows.push({ t, point: p.name, depth: p.depth, channel: c, mean: mean[c], variance: variance[c] });
         }
       } finally {
         for (const m of stats.values()) tf.dispose([m.mean, m.variance]);

@@ -69,7 +69,10 @@ export class ParameterStore {
   readonly points: PointInfo[] = [];
   private weightLayers = 0;
 
-  constructor(private readonly rng: Rng, private readonly init: InitOptions) {}
+  constructor(
+    private readonly rng: Rng,
+    private readonly init: InitOptions,
+  ) {}
 
   private add(name: string, values: tf.Tensor, trainable: boolean): tf.Variable {
     const map = trainable ? this.trainable : this.state;
@@ -85,9 +88,8 @@ export class ParameterStore {
     const std = initStd(this.init, fanIn, fanOut);
     const n = shape.reduce((a, b) => a * b, 1);
     // Uniform on (−√3σ, √3σ) has standard deviation σ.
-    const values = (this.init.distribution ?? 'uniform') === 'uniform'
-      ? this.rng.uniformArray(n, Math.sqrt(3) * std)
-      : this.rng.normalArray(n, std);
+    const values =
+      (this.init.distribution ?? 'uniform') === 'uniform' ? this.rng.uniformArray(n, Math.sqrt(3) * std) : this.rng.normalArray(n, std);
     return this.add(name, tf.tensor(values, shape), true);
   }
 
@@ -110,7 +112,11 @@ export class ParameterStore {
 
 export type Layer = (x: tf.Tensor, ctx: ForwardContext) => tf.Tensor;
 
-export function conv2d(store: ParameterStore, name: string, o: { inChannels: number; outChannels: number; kernel: number; stride?: number; bias: boolean }): Layer {
+export function conv2d(
+  store: ParameterStore,
+  name: string,
+  o: { inChannels: number; outChannels: number; kernel: number; stride?: number; bias: boolean },
+): Layer {
   const k = o.kernel;
   const kernel = store.weight(`${name}/kernel`, [k, k, o.inChannels, o.outChannels], k * k * o.inChannels, k * k * o.outChannels);
   const bias = o.bias ? store.constant(`${name}/bias`, [o.outChannels], 0, true) : null;
@@ -155,7 +161,12 @@ export function relu(store: ParameterStore, name: string): Layer {
  * as one fused op (ops.batchNormRelu); a tap needs BN's output, so with one
  * they run in turn. The numbers are the same either way.
  */
-export function batchNormRelu(store: ParameterStore, names: { bn: string; relu: string }, channels: number, o: BatchNormLayerOptions): Layer {
+export function batchNormRelu(
+  store: ParameterStore,
+  names: { bn: string; relu: string },
+  channels: number,
+  o: BatchNormLayerOptions,
+): Layer {
   const p = batchNormParams(store, names.bn, channels);
   store.point(names.bn, 'bn');
   store.point(names.relu, 'relu');
@@ -166,7 +177,11 @@ export function batchNormRelu(store: ParameterStore, names: { bn: string; relu: 
   };
 }
 
-export function dense(store: ParameterStore, name: string, o: { inFeatures: number; outFeatures: number; kind?: 'dense' | 'logits' }): Layer {
+export function dense(
+  store: ParameterStore,
+  name: string,
+  o: { inFeatures: number; outFeatures: number; kind?: 'dense' | 'logits' },
+): Layer {
   const kernel = store.weight(`${name}/kernel`, [o.inFeatures, o.outFeatures], o.inFeatures, o.outFeatures);
   const bias = store.constant(`${name}/bias`, [o.outFeatures], 0, true);
   store.point(name, 'dense');

@@ -24,7 +24,9 @@ export function mlp(options: Omit<MlpOptions, 'family'> & { family?: 'mlp' }): M
   for (let i = 0; i < o.depth; i++) {
     const name = `layer${i + 1}`;
     layers.push(L.dense(store, `${name}/dense`, { inFeatures: features, outFeatures: o.width }));
-    layers.push(inner ? L.batchNormRelu(store, { bn: `${name}/bn`, relu: `${name}/relu` }, o.width, bnOpts) : L.relu(store, `${name}/relu`));
+    layers.push(
+      inner ? L.batchNormRelu(store, { bn: `${name}/bn`, relu: `${name}/relu` }, o.width, bnOpts) : L.relu(store, `${name}/relu`),
+    );
     features = o.width;
   }
   if (o.norm === 'final-only') layers.push(L.batchNorm(store, 'final/bn', features, bnOpts));

@@ -75,7 +75,8 @@ export function checkCommonOptions(o: CommonModelOptions, family: string): void 
   if (!Array.isArray(o.inputShape) || o.inputShape.length !== 3 || o.inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
     throw new Error(`${where}: inputShape must be [height, width, channels] of positive integers, got ${JSON.stringify(o.inputShape)}`);
   }
-  if (!Number.isInteger(o.numClasses) || o.numClasses < 2) throw new Error(`${where}: numClasses must be an integer ≥ 2, got ${o.numClasses}`);
+  if (!Number.isInteger(o.numClasses) || o.numClasses < 2)
+    throw new Error(`${where}: numClasses must be an integer ≥ 2, got ${o.numClasses}`);
 }
 
 export function checkPositiveInt(value: number | undefined, what: string): void {

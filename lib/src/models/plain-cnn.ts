@@ -25,7 +25,9 @@ export function plainCnn(options: Omit<PlainCnnOptions, 'family'> & { family?: '
     const down = downAt.has(i);
     if (down) width *= 2;
     const name = `layer${i + 1}`;
-    layers.push(L.conv2d(store, `${name}/conv`, { inChannels: channels, outChannels: width, kernel: 3, stride: down ? 2 : 1, bias: !inner }));
+    layers.push(
+      L.conv2d(store, `${name}/conv`, { inChannels: channels, outChannels: width, kernel: 3, stride: down ? 2 : 1, bias: !inner }),
+    );
     layers.push(inner ? L.batchNormRelu(store, { bn: `${name}/bn`, relu: `${name}/relu` }, width, bnOpts) : L.relu(store, `${name}/relu`));
     channels = width;
   }

@@ -18,13 +18,28 @@ export function optionAShortcut(x: tf.Tensor4D, outChannels: number): tf.Tensor4
     let t: tf.Tensor4D = x;
     // A reshape and a slice rather than stridedSlice, which has no gradient in tfjs.
     if (h % 2 || w % 2) {
-      t = tf.pad(t, [[0, 0], [0, h % 2], [0, w % 2], [0, 0]]);
+      t = tf.pad(t, [
+        [0, 0],
+        [0, h % 2],
+        [0, w % 2],
+        [0, 0],
+      ]);
       h += h % 2;
       w += w % 2;
     }
-    const sub: tf.Tensor4D = tf.reshape(tf.slice(tf.reshape(t, [n, h / 2, 2, w / 2, 2, c]), [0, 0, 0, 0, 0, 0], [n, h / 2, 1, w / 2, 1, c]), [n, h / 2, w / 2, c]);
+    const sub: tf.Tensor4D = tf.reshape(
+      tf.slice(tf.reshape(t, [n, h / 2, 2, w / 2, 2, c]), [0, 0, 0, 0, 0, 0], [n, h / 2, 1, w / 2, 1, c]),
+      [n, h / 2, w / 2, c],
+    );
     const extra = outChannels - c;
-    return extra > 0 ? tf.pad(sub, [[0, 0], [0, 0], [0, 0], [Math.floor(extra / 2), extra - Math.floor(extra / 2)]]) as tf.Tensor4D : sub;
+    return extra > 0
+      ? (tf.pad(sub, [
+          [0, 0],
+          [0, 0],
+          [0, 0],
+          [Math.floor(extra / 2), extra - Math.floor(extra / 2)],
+        ]) as tf.Tensor4D)
+      : sub;
   });
 }
 
@@ -63,7 +78,10 @@ export function resnet(options: Omit<ResNetOptions, 'family'> & { family?: 'resn
       const stride = s > 0 && b === 0 ? 2 : 1;
       const name = `stage${s + 1}/block${b}`;
       const inC = channels;
-      const branch = L.sequence(...convUnit(`${name}/conv1`, inC, outC, stride, `${name}/relu1`), ...convUnit(`${name}/conv2`, outC, outC, 1));
+      const branch = L.sequence(
+        ...convUnit(`${name}/conv1`, inC, outC, stride, `${name}/relu1`),
+        ...convUnit(`${name}/conv2`, outC, outC, 1),
+      );
       store.point(name, 'block');
       blocks.push((x, ctx) => {
         const y = branch(x, ctx);

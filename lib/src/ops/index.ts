@@ -5,7 +5,18 @@
  * JavaScript-side gradients for them dominate the training step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNormReluAvailable, conv2dBiasAvailable, fusedBatchNormReluTrain, fusedBatchNormTrain, isNativeBackend, NativeBatchNormArgs, nativeBiasAdd, nativeConv2dBias, nativeGlobalAvgPool, nativeRelu } from './native';
+import {
+  batchNormReluAvailable,
+  conv2dBiasAvailable,
+  fusedBatchNormReluTrain,
+  fusedBatchNormTrain,
+  isNativeBackend,
+  NativeBatchNormArgs,
+  nativeBiasAdd,
+  nativeConv2dBias,
+  nativeGlobalAvgPool,
+  nativeRelu,
+} from './native';
 
 export interface BatchNormParams {
   gamma: tf.Variable;

@@ -107,7 +107,13 @@ export function fusedBatchNormTrain(x: tf.Tensor, a: NativeBatchNormArgs): tf.Te
 
 /** Attributes of the training-mode forward (plain or with the ReLU fused) and of the gradient. */
 function batchNormAttrs(b: TfBinding, epsilon: number, avgFactor: number, withRelu: boolean): { forward: OpAttr[]; grad: OpAttr[] } {
-  const grad = [attr.type(b, 'T'), attr.type(b, 'U'), attr.float(b, 'epsilon', epsilon), attr.str(b, 'data_format', 'NHWC'), attr.bool(b, 'is_training', true)];
+  const grad = [
+    attr.type(b, 'T'),
+    attr.type(b, 'U'),
+    attr.float(b, 'epsilon', epsilon),
+    attr.str(b, 'data_format', 'NHWC'),
+    attr.bool(b, 'is_training', true),
+  ];
   const forward = [...grad, attr.float(b, 'exponential_avg_factor', avgFactor)];
   if (withRelu) forward.push(attr.str(b, 'activation_mode', 'Relu'), attr.int(b, 'num_side_inputs', 0), oneDnnKernel(b));
   return { forward, grad };

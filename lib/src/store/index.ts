@@ -99,7 +99,11 @@ export interface FailedRun {
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v) => {
     if (v && typeof v === 'object' && !Array.isArray(v)) {
-      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, (v as Record<string, unknown>)[k]]));
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, (v as Record<string, unknown>)[k]]),
+      );
     }
     if (typeof v === 'number' && !Number.isFinite(v)) return String(v);
     return v;
@@ -108,7 +112,10 @@ export function canonicalJson(value: unknown): string {
 
 function libRoot(): string {
   let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, 'package.json')) || JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).name !== 'bnlab') {
+  while (
+    !fs.existsSync(path.join(dir, 'package.json')) ||
+    JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).name !== 'bnlab'
+  ) {
     const up = path.dirname(dir);
     if (up === dir) throw new Error(`run store: cannot find the bnlab package above ${__dirname}`);
     dir = up;
@@ -188,9 +195,13 @@ export class RunStore {
 
   /** The key of a run: config, backend and code version, hashed. */
   key(spec: RunSpec): string {
-    if (!/^[a-z][a-z0-9-]*$/.test(spec.kind)) throw new Error(`run store: kind must be lower-case letters, digits and dashes, got ${JSON.stringify(spec.kind)}`);
+    if (!/^[a-z][a-z0-9-]*$/.test(spec.kind))
+      throw new Error(`run store: kind must be lower-case letters, digits and dashes, got ${JSON.stringify(spec.kind)}`);
     const backend = activeBackend().name;
-    return createHash('sha256').update(canonicalJson({ kind: spec.kind, config: spec.config, backend, code: codeVersion() })).digest('hex').slice(0, 16);
+    return createHash('sha256')
+      .update(canonicalJson({ kind: spec.kind, config: spec.config, backend, code: codeVersion() }))
+      .digest('hex')
+      .slice(0, 16);
   }
 
   private file(kind: string, key: string, suffix = '.json'): string {
@@ -233,7 +244,14 @@ export class RunStore {
    */
   recordFailure(spec: RunSpec, error: unknown): void {
     const key = this.key(spec);
-    const failed: FailedRun = { key, kind: spec.kind, config: spec.config, codeVersion: codeVersion(), error: String((error as Error)?.stack ?? error), failedAt: new Date().toISOString() };
+    const failed: FailedRun = {
+      key,
+      kind: spec.kind,
+      config: spec.config,
+      codeVersion: codeVersion(),
+      error: String((error as Error)?.stack ?? error),
+      failedAt: new Date().toISOString(),
+    };
     writeFileAtomic(this.file(spec.kind, key, '.failed.json'), JSON.stringify(failed, null, 2) + '\n');
     fs.rmSync(this.file(spec.kind, key, '.running.json'), { force: true });
   }
@@ -244,7 +262,11 @@ export class RunStore {
    * throw is recorded as a failure (and rethrown); nothing is stored as
    * complete. While it computes, a running marker says who is at it.
    */
-  async getOrRun<T>(spec: RunSpec, compute: () => Promise<{ result: T; diverged?: boolean }>, hooks: { onCached?(r: RunRecord<T>): void } = {}): Promise<RunRecord<T>> {
+  async getOrRun<T>(
+    spec: RunSpec,
+    compute: () => Promise<{ result: T; diverged?: boolean }>,
+    hooks: { onCached?(r: RunRecord<T>): void } = {},
+  ): Promise<RunRecord<T>> {
     const cached = this.get<T>(spec);
     if (cached) {
       hooks.onCached?.(cached);
@@ -253,7 +275,14 @@ export class RunStore {
     const key = this.key(spec);
     const startedAt = new Date();
     const scheduler = schedulerInfo();
-    const marker: RunningMarker = { key, kind: spec.kind, hostname: os.hostname(), pid: process.pid, startedAt: startedAt.toISOString(), ...(scheduler ? { scheduler } : {}) };
+    const marker: RunningMarker = {
+      key,
+      kind: spec.kind,
+      hostname: os.hostname(),
+      pid: process.pid,
+      startedAt: startedAt.toISOString(),
+      ...(scheduler ? { scheduler } : {}),
+    };
     const markerFile = this.file(spec.kind, key, '.running.json');
     writeFileAtomic(markerFile, JSON.stringify(marker, null, 2) + '\n');
     let out: { result: T; diverged?: boolean };
@@ -276,7 +305,10 @@ export class RunStore {
       seconds: (finishedAt.getTime() - startedAt.getTime()) / 1000,
       result: out.result,
     };
-    writeFileAtomic(this.file(spec.kind, key), JSON.stringify(record, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2) + '\n');
+    writeFileAtomic(
+      this.file(spec.kind, key),
+      JSON.stringify(record, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v), 2) + '\n',
+    );
     fs.rmSync(this.file(spec.kind, key, '.failed.json'), { force: true });
     fs.rmSync(markerFile, { force: true });
     return record;
@@ -284,7 +316,11 @@ export class RunStore {
 
   /** Every complete record of a kind (all kinds if omitted). */
   list(kind?: string): RunRecord[] {
-    const kinds = kind ? [kind] : fs.existsSync(this.dir) ? fs.readdirSync(this.dir).filter((k) => fs.statSync(path.join(this.dir, k)).isDirectory()) : [];
+    const kinds = kind
+      ? [kind]
+      : fs.existsSync(this.dir)
+        ? fs.readdirSync(this.dir).filter((k) => fs.statSync(path.join(this.dir, k)).isDirectory())
+        : [];
     return kinds.flatMap((k) => {
       const d = path.join(this.dir, k);
       if (!fs.existsSync(d)) return [];

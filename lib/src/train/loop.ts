@@ -89,7 +89,8 @@ export function checkTrainConfig(c: TrainConfig): void {
   if (c.momentum !== undefined && !(c.momentum >= 0 && c.momentum < 1)) throw bad('momentum must be in [0, 1)', c.momentum);
   if (c.weightDecay !== undefined && !(c.weightDecay >= 0)) throw bad('weightDecay must be ≥ 0', c.weightDecay);
   if (!Number.isFinite(c.seed)) throw bad('seed must be a number', c.seed);
-  if (c.maxSteps !== undefined && (!Number.isInteger(c.maxSteps) || c.maxSteps < 1)) throw bad('maxSteps must be a positive integer', c.maxSteps);
+  if (c.maxSteps !== undefined && (!Number.isInteger(c.maxSteps) || c.maxSteps < 1))
+    throw bad('maxSteps must be a positive integer', c.maxSteps);
   checkSchedule(c.schedule ?? { kind: 'constant' });
 }
 
@@ -118,7 +119,12 @@ export async function evaluate(model: Model, data: Dataset, batchSize = 500): Pr
  * run's status is 'diverged' when a mini-batch loss is not finite or passes
  * `divergenceLoss`.
  */
-export async function train(model: Model, data: { train: Dataset; test: Dataset }, config: TrainConfig, callbacks: TrainCallbacks = {}): Promise<TrainResult> {
+export async function train(
+  model: Model,
+  data: { train: Dataset; test: Dataset },
+  config: TrainConfig,
+  callbacks: TrainCallbacks = {},
+): Promise<TrainResult> {
   checkTrainConfig(config);
   activeBackend(); // fail early, with the fix in the message, if no backend was chosen
   const t0 = Date.now();
@@ -126,7 +132,8 @@ export async function train(model: Model, data: { train: Dataset; test: Dataset 
   const divergenceLoss = config.divergenceLoss ?? 1e3;
   const recordEvery = config.recordEvery ?? 1;
   const stepsPerEpoch = Math.floor(data.train.count / config.batchSize);
-  if (stepsPerEpoch < 1) throw new Error(`train config: batchSize ${config.batchSize} is larger than the training set (${data.train.count} examples)`);
+  if (stepsPerEpoch < 1)
+    throw new Error(`train config: batchSize ${config.batchSize} is larger than the training set (${data.train.count} examples)`);
   const totalSteps = Math.min(config.maxSteps ?? Infinity, stepsPerEpoch * config.epochs);
   const totalEpochs = Math.ceil(totalSteps / stepsPerEpoch);
 
@@ -171,7 +178,13 @@ export async function train(model: Model, data: { train: Dataset; test: Dataset 
         if (step % recordEvery === 0 || step === 1) steps.push(record);
         callbacks.onStep?.(record, totalSteps);
         if (!Number.isFinite(lossValue) || lossValue > divergenceLoss) {
-          divergence = { step, loss: lossValue, reason: Number.isFinite(lossValue) ? `mini-batch loss ${lossValue.toPrecision(3)} > ${divergenceLoss}` : `mini-batch loss is ${lossValue}` };
+          divergence = {
+            step,
+            loss: lossValue,
+            reason: Number.isFinite(lossValue)
+              ? `mini-batch loss ${lossValue.toPrecision(3)} > ${divergenceLoss}`
+              : `mini-batch loss is ${lossValue}`,
+          };
           if (steps[steps.length - 1] !== record) steps.push(record);
           break;
         }
@@ -203,7 +216,10 @@ export async function train(model: Model, data: { train: Dataset; test: Dataset 
     divergence,
     steps,
     epochs,
-    final: last && !divergence ? { testLoss: last.testLoss, testAccuracy: last.testAccuracy, trainLoss: last.trainLoss, trainAccuracy: last.trainAccuracy } : null,
+    final:
+      last && !divergence
+        ? { testLoss: last.testLoss, testAccuracy: last.testAccuracy, trainLoss: last.trainLoss, trainAccuracy: last.trainAccuracy }
+        : null,
     totalSteps: step,
     seconds: (Date.now() - t0) / 1000,
     backend: activeBackend(),
@@ -217,22 +233,30 @@ export async function train(model: Model, data: { train: Dataset; test: Dataset 
  * gradients of the mean cross-entropy, the optimiser's update. Returns the
  * batch's loss and accuracy as scalars the caller disposes.
  */
-export function trainStep(model: Model, optimizer: SgdMomentum, x: tf.Tensor4D, y: tf.Tensor2D, learningRate: number): { loss: tf.Scalar; accuracy: tf.Scalar } {
+export function trainStep(
+  model: Model,
+  optimizer: SgdMomentum,
+  x: tf.Tensor4D,
+  y: tf.Tensor2D,
+  learningRate: number,
+): { loss: tf.Scalar; accuracy: tf.Scalar } {
   const names = [...model.trainable.keys()];
   const vars = names.map((n) => model.trainable.get(n)!);
   // Queued: tfjs's bookkeeping overlaps TF's kernels (see withAsyncOps).
-  return withAsyncOps(() => tf.tidy(() => {
-    let logits: tf.Tensor2D | null = null;
-    const { value, grads } = tf.variableGrads(() => {
-      logits = tf.keep(model.apply(x, { training: true }));
-      return crossEntropy(y, logits);
-    }, vars);
-    const byName: Record<string, tf.Tensor> = {};
-    names.forEach((n, i) => (byName[n] = grads[vars[i].name]));
-    optimizer.step(byName, learningRate);
-    const kept = logits as unknown as tf.Tensor2D;
-    const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(kept, 1), tf.argMax(y, 1)), 'float32')) as tf.Scalar;
-    kept.dispose(); // tf.keep put it beyond tidy's reach
-    return { loss: value, accuracy };
-  }));
+  return withAsyncOps(() =>
+    tf.tidy(() => {
+      let logits: tf.Tensor2D | null = null;
+      const { value, grads } = tf.variableGrads(() => {
+        logits = tf.keep(model.apply(x, { training: true }));
+        return crossEntropy(y, logits);
+      }, vars);
+      const byName: Record<string, tf.Tensor> = {};
+      names.forEach((n, i) => (byName[n] = grads[vars[i].name]));
+      optimizer.step(byName, learningRate);
+      const kept = logits as unknown as tf.Tensor2D;
+      const accuracy = tf.mean(tf.cast(tf.equal(tf.argMax(kept, 1), tf.argMax(y, 1)), 'float32')) as tf.Scalar;
+      kept.dispose(); // tf.keep put it beyond tidy's reach
+      return { loss: value, accuracy };
+    }),
+  );
 }

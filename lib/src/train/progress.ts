@@ -31,10 +31,14 @@ export function consoleProgress(label: string, opts: { everySeconds?: number; wr
       last = now;
       const elapsed = (now - start) / 1000;
       const eta = (elapsed / s.step) * (total - s.step);
-      write(`[${label}] step ${s.step}/${total}  loss ${s.loss.toPrecision(4)}  lr ${+s.learningRate.toPrecision(3)}  ${formatDuration(elapsed)} elapsed, ${formatDuration(eta)} left`);
+      write(
+        `[${label}] step ${s.step}/${total}  loss ${s.loss.toPrecision(4)}  lr ${+s.learningRate.toPrecision(3)}  ${formatDuration(elapsed)} elapsed, ${formatDuration(eta)} left`,
+      );
     },
     onEpoch(e: EpochRecord, total: number) {
-      write(`[${label}] epoch ${e.epoch}/${total}  train loss ${e.trainLoss.toFixed(4)} acc ${(100 * e.trainAccuracy).toFixed(1)}%  test loss ${e.testLoss.toFixed(4)} acc ${(100 * e.testAccuracy).toFixed(1)}%  (${e.seconds.toFixed(1)} s)`);
+      write(
+        `[${label}] epoch ${e.epoch}/${total}  train loss ${e.trainLoss.toFixed(4)} acc ${(100 * e.trainAccuracy).toFixed(1)}%  test loss ${e.testLoss.toFixed(4)} acc ${(100 * e.testAccuracy).toFixed(1)}%  (${e.seconds.toFixed(1)} s)`,
+      );
     },
     onEnd(r: TrainResult) {
       // A completed run's last step and epoch lines say it all; a diverged one stops mid-epoch, unannounced otherwise.

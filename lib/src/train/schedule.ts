@@ -13,7 +13,8 @@ export function checkSchedule(s: LrSchedule): void {
   if (s.kind === 'constant') return;
   if (s.kind === 'step') {
     if (!(s.factor > 0 && s.factor <= 1)) throw new Error(`step schedule: factor must be in (0, 1], got ${s.factor}`);
-    for (const a of s.at) if (!(a > 0 && a < 1)) throw new Error(`step schedule: drop points are fractions of training in (0, 1), got ${a}`);
+    for (const a of s.at)
+      if (!(a > 0 && a < 1)) throw new Error(`step schedule: drop points are fractions of training in (0, 1), got ${a}`);
     return;
   }
   throw new Error(`unknown learning-rate schedule ${JSON.stringify(s)}; use {kind: 'constant'} or {kind: 'step', at, factor}`);

@@ -9,7 +9,7 @@ export class Rng {
   constructor(seed: number) {
     if (!Number.isFinite(seed)) throw new Error(`Rng: seed must be a finite number, got ${seed}`);
     // Spread small integer seeds over the 32-bit state space.
-    this.state = (Math.imul(Math.floor(seed) ^ 0x9e3779b9, 0x85ebca6b) >>> 0) || 1;
+    this.state = Math.imul(Math.floor(seed) ^ 0x9e3779b9, 0x85ebca6b) >>> 0 || 1;
   }
 
   /** Uniform in [0, 1) (mulberry32). */
