@@ -40,8 +40,7 @@ const OPTIONS: Option[] = [
   { name: 'ResNet-20 width 8, 2,000 images, 28×28', depth: 20, width: 8, trainSize: 2000, side: 28 },
   { name: 'ResNet-20 width 8, 2,000 images, 14×14', depth: 20, width: 8, trainSize: 2000, side: 14 },
   { name: 'ResNet-8 width 16, 2,000 images, 14×14', depth: 8, width: 16, trainSize: 2000, side: 14 },
-  { name: 'ResNet-14 width 8, 2,000 images, 14×14', depth: 14, width: 8, trainSize: 2000, side: 14 },
-  { name: 'chosen: ResNet-8 width 8, 2,000 images, 14×14', depth: 8, width: 8, trainSize: 2000, side: 14 },
+  { name: 'chosen: ResNet-14 width 8, 2,000 images, 14×14', depth: 14, width: 8, trainSize: 2000, side: 14 },
 ];
 
 function stepMs(o: Option, norm: Norm, steps: number, warmup: number): number {
