@@ -12,50 +12,19 @@
  *   anatomyProbe   channel means and variances at chosen depths along the
  *                  segment θ → θ − α·g of one diverging step (Fig. 4)
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { Dataset, iterateBatches, toTensors } from '../data';
 import { DataSpec, loadData } from '../experiments/data';
 import type { ModelSpec } from '../experiments/runs';
-import { relativeLossAfterStep, stepAnatomy } from '../instrument/step';
+import { relativeLossAfterStep } from '../instrument/step';
+import { groupBy } from '../util/group';
+import { buildProbeModel, forEachProbeBatch, ProbeBatches, Warmup, warmUp } from './probe-batches';
 
 /** n step sizes from 10^lo to 10^hi, evenly spaced in log (the instrument's, for a notebook's parameters). */
 export { logSpace } from '../instrument/step';
-import { buildModel, Model, ModelOptions, PointInfo } from '../models';
-import { train } from '../train/loop';
-import { Rng } from '../util/rng';
-
-/**
- * Fig. 4's magnitudes without BN (read off the figure; /work/shared/paper-notes.md):
- * at layer 8 everything stays O(1); the largest channel |mean| and variance
- * reached along the diverging step at layers 44 and 80.
- */
-export const PAPER_FIG4 = {
-  source: 'Fig. 4 (read off the figure)',
-  maxAbsMean: { 44: 3e3, 80: 3e8 } as Record<number, number>,
-  maxVariance: { 44: 5e6, 80: 5e16 } as Record<number, number>,
-  /** The blow-up happens in the last ~10% of the step. */
-  blowUpFraction: 0.9,
-};
+export type { ProbeBatches, Warmup } from './probe-batches';
+// Fig. 4 (./rq5-anatomy), reachable as bn.rq5.* too.
+export * from './rq5-anatomy';
 
 // ---------------------------------------------------------------- measurements
-
-/** A few plain SGD steps before probing ("after a few steps"); none means at initialisation. */
-export interface Warmup {
-  steps: number;
-  learningRate: number;
-  /** Default 0.9 and 1e-4, the paper's. */
-  momentum?: number;
-  weightDecay?: number;
-  /** Seeds the warm-up's data order. */
-  seed: number;
-}
-
-/** The mini-batches a probe uses: the first `count` of a seeded shuffle of the training split. */
-export interface ProbeBatches {
-  count: number;
-  size: number;
-  seed: number;
-}
 
 export interface ProbeConfig {
   data: DataSpec;
@@ -76,81 +45,14 @@ export type ProbeRow = {
   lossBefore: number;
 };
 
-export interface AnatomyConfig {
-  data: DataSpec;
-  model: ModelSpec;
-  batches: ProbeBatches;
-  /** α of the step θ → θ − α·g. */
-  stepSize: number;
-  /** Fractions t ∈ [0, 1] of the step. */
-  fractions: number[];
-  /** Target depths (weight layers); the points of `kind` nearest to them are recorded. */
-  layers: number[];
-  /**
-   * 'conv' (default): the conv layers' outputs, signed, before any ReLU; a
-   * conv point's depth is its layer number, so layers 8, 44, 80 of ResNet-110
-   * are exactly the paper's. 'block': the residual blocks' outputs (after the ReLU, ≥ 0).
-   */
-  kind?: 'conv' | 'block';
-}
-
-export type AnatomyRow = {
-  /** The target depth this point stands for, e.g. 44. */
-  layer: number;
-  point: string;
-  /** The point's own depth (weight layers before it). */
-  depth: number;
-  batch: number;
-  t: number;
-  channel: number;
-  mean: number;
-  variance: number;
-};
-
-function buildFor(data: { train: Dataset }, spec: ModelSpec): Model {
-  return buildModel({ ...spec, inputShape: data.train.shape, numClasses: data.train.numClasses } as ModelOptions);
-}
-
-/** Runs `fn` on each probe batch as tensors, disposing them after. */
-function forEachBatch(ds: Dataset, b: ProbeBatches, fn: (x: tf.Tensor4D, y: tf.Tensor2D, index: number) => void): void {
-  if (!(Number.isInteger(b.count) && b.count >= 1)) throw new Error(`probe batches: count must be a positive integer, got ${b.count}`);
-  if (b.count * b.size > ds.count)
-    throw new Error(`probe batches: ${b.count} batches of ${b.size} need ${b.count * b.size} examples, the training split has ${ds.count}`);
-  let i = 0;
-  for (const batch of iterateBatches(ds, { batchSize: b.size, rng: new Rng(b.seed), dropLast: true })) {
-    if (i >= b.count) break;
-    const { x, y } = toTensors(batch, ds.shape, ds.numClasses);
-    try {
-      fn(x, y, i);
-    } finally {
-      tf.dispose([x, y]);
-    }
-    i++;
-  }
-}
-
-async function warmUp(model: Model, data: { train: Dataset; test: Dataset }, w: Warmup, batchSize: number): Promise<void> {
-  const r = await train(model, data, {
-    epochs: 1_000_000,
-    maxSteps: w.steps,
-    batchSize,
-    learningRate: w.learningRate,
-    momentum: w.momentum ?? 0.9,
-    weightDecay: w.weightDecay ?? 1e-4,
-    seed: w.seed,
-  });
-  if (r.status !== 'completed')
-    throw new Error(`warm-up diverged at step ${r.divergence?.step} (${r.divergence?.reason}); use a smaller warm-up learning rate`);
-}
-
 /** The one-step relative loss (Fig. 3) of a freshly built model, optionally after a warm-up, on each probe batch. */
 export async function oneStepProbe(cfg: ProbeConfig): Promise<ProbeRow[]> {
   const data = loadData(cfg.data);
-  const model = buildFor(data, cfg.model);
+  const model = buildProbeModel(data, cfg.model);
   try {
     if (cfg.warmup) await warmUp(model, data, cfg.warmup, cfg.batches.size);
     const rows: ProbeRow[] = [];
-    forEachBatch(data.train, cfg.batches, (x, y, batch) => {
+    forEachProbeBatch(data.train, cfg.batches, (x, y, batch) => {
       const probe = relativeLossAfterStep(model, x, y, { stepSizes: cfg.stepSizes });
       const lossBefore = probe[0].loss / probe[0].relativeLoss;
       for (const r of probe)
@@ -168,75 +70,7 @@ export async function oneStepProbe(cfg: ProbeConfig): Promise<ProbeRow[]> {
   }
 }
 
-/** Channel means and variances along one step (Fig. 4), at the conv (or block) outputs nearest the target layers. */
-export async function anatomyProbe(cfg: AnatomyConfig): Promise<AnatomyRow[]> {
-  const data = loadData(cfg.data);
-  const model = buildFor(data, cfg.model);
-  try {
-    const kind = cfg.kind ?? 'conv';
-    const chosen = nearestPoints(
-      model.points.filter((p) => p.kind === kind),
-      cfg.layers,
-    );
-    const layerOf = new Map(chosen.map((c) => [c.point.name, c.target]));
-    const rows: AnatomyRow[] = [];
-    forEachBatch(data.train, cfg.batches, (x, y, batch) => {
-      for (const r of stepAnatomy(model, x, y, {
-        stepSize: cfg.stepSize,
-        fractions: cfg.fractions,
-        points: chosen.map((c) => c.point.name),
-      })) {
-        rows.push({
-          layer: layerOf.get(r.point)!,
-          point: r.point,
-          depth: r.depth,
-          batch,
-          t: r.t,
-          channel: r.channel,
-          mean: r.mean,
-          variance: r.variance,
-        });
-      }
-    });
-    return rows;
-  } finally {
-    model.dispose();
-  }
-}
-
 // ---------------------------------------------------------------- pure analysis
-
-/**
- * The paper's layers (8, 44, 80 of ResNet-110) at the same relative depth
- * of a network `depth` layers deep, rounded; distinct and ≥ 1.
- */
-export function scaledLayers(paperLayers: readonly number[], depth: number, paperDepth = 110): number[] {
-  if (!(depth >= 1)) throw new Error(`scaledLayers: depth must be ≥ 1, got ${depth}`);
-  const out: number[] = [];
-  for (const l of paperLayers) {
-    const v = Math.max(1, Math.round((l * depth) / paperDepth));
-    if (!out.includes(v)) out.push(v);
-  }
-  return out;
-}
-
-/**
- * For each target depth, the point nearest to it (ties go to the shallower
- * point); each point is used once, so close targets in a shallow network
- * still get distinct points where there are enough.
- */
-export function nearestPoints(points: readonly PointInfo[], targets: readonly number[]): { target: number; point: PointInfo }[] {
-  if (points.length === 0) throw new Error('nearestPoints: no points to choose from');
-  const used = new Set<string>();
-  return targets.map((target) => {
-    const free = points.filter((p) => !used.has(p.name));
-    const pool = free.length ? free : points;
-    let best = pool[0];
-    for (const p of pool) if (Math.abs(p.depth - target) < Math.abs(best.depth - target)) best = p;
-    used.add(best.name);
-    return { target, point: best };
-  });
-}
 
 export type StepRow = {
   stepSize: number;
@@ -469,44 +303,6 @@ export function collapsedSteps(rows: readonly (StepRow & { batch: number; loss: 
     .sort((a, b) => a - b);
 }
 
-export type AnatomySummaryRow = {
-  layer: number;
-  point: string;
-  depth: number;
-  t: number;
-  /** Over channels (and mini-batches): the largest |mean| and the largest variance; Infinity if any is not finite. */
-  maxAbsMean: number;
-  maxVariance: number;
-};
-
-/** Fig. 4 in numbers: per target layer and fraction t, the largest channel |mean| and variance. */
-export function anatomySummary(rows: readonly AnatomyRow[]): AnatomySummaryRow[] {
-  const out: AnatomySummaryRow[] = [];
-  for (const [, rs] of groupBy(rows, (r) => `${r.layer}|${r.t}`)) {
-    const big = (v: number) => (Number.isFinite(v) ? Math.abs(v) : Infinity);
-    out.push({
-      layer: rs[0].layer,
-      point: rs[0].point,
-      depth: rs[0].depth,
-      t: rs[0].t,
-      maxAbsMean: Math.max(...rs.map((r) => big(r.mean))),
-      maxVariance: Math.max(...rs.map((r) => big(r.variance))),
-    });
-  }
-  return out.sort((a, b) => a.layer - b.layer || a.t - b.t);
-}
-
-export const MAX_ABS_MEAN = 'largest |channel mean|';
-export const MAX_VARIANCE = 'largest channel variance';
-
-/** The summary as long rows for one faceted chart: one row per (layer, t, statistic). */
-export function anatomyLongRows(summary: readonly AnatomySummaryRow[]): { layer: string; t: number; statistic: string; value: number }[] {
-  return summary.flatMap((s) => [
-    { layer: `layer ${s.depth}`, t: s.t, statistic: MAX_ABS_MEAN, value: s.maxAbsMean },
-    { layer: `layer ${s.depth}`, t: s.t, statistic: MAX_VARIANCE, value: s.maxVariance },
-  ]);
-}
-
 /**
  * Relative losses capped at `cap` for a log-scale chart (overflow included),
  * so that BN's curve near 1 is not squeezed by 30 decades of no BN's
@@ -517,24 +313,4 @@ export function capRelativeLoss<R extends { relativeLoss: number }>(rows: readon
     const over = !(r.relativeLoss <= cap);
     return { ...r, relativeLoss: over ? cap : r.relativeLoss, clipped: over };
   });
-}
-
-/** The smallest t at which the largest variance at a layer exceeds `factor` × its value at t = 0 (where the blow-up starts), or null. */
-export function blowUpFraction(summary: readonly AnatomySummaryRow[], layer: number, factor = 100): number | null {
-  const rs = summary.filter((r) => r.layer === layer).sort((a, b) => a.t - b.t);
-  if (!rs.length) return null;
-  const v0 = rs[0].maxVariance;
-  const hit = rs.find((r) => !(r.maxVariance <= factor * v0));
-  return hit ? hit.t : null;
-}
-
-function groupBy<T, K>(rows: readonly T[], key: (r: T) => K): Map<K, T[]> {
-  const m = new Map<K, T[]>();
-  for (const r of rows) {
-    const k = key(r);
-    const list = m.get(k);
-    if (list) list.push(r);
-    else m.set(k, [r]);
-  }
-  return m;
 }
