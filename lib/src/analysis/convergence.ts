@@ -37,6 +37,7 @@
  */
 import type { EpochRecord } from '../train/loop';
 import type { LrSchedule } from '../train/schedule';
+import { accuracyIsFlat, type Curve, trend } from '../train/trend';
 
 export interface ConvergenceRule {
   /** The window, as a fraction of the run's steps: the last fifth. */
@@ -97,54 +98,8 @@ export interface RunConvergence {
   reason: string;
 }
 
-type Curve = Pick<EpochRecord, 'step' | 'trainLoss' | 'testAccuracy'>[];
-
-/** Least-squares slope of y against x and its standard error (from the residuals; NaN with fewer than three points). */
-export function slope(xs: readonly number[], ys: readonly number[]): { slope: number; error: number } {
-  const n = xs.length;
-  if (n < 2) return { slope: NaN, error: NaN };
-  const mx = xs.reduce((s, x) => s + x, 0) / n;
-  const my = ys.reduce((s, y) => s + y, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < n; i++) {
-    num += (xs[i] - mx) * (ys[i] - my);
-    den += (xs[i] - mx) ** 2;
-  }
-  if (den === 0) return { slope: NaN, error: NaN };
-  const b = num / den;
-  let rss = 0;
-  for (let i = 0; i < n; i++) rss += (ys[i] - my - b * (xs[i] - mx)) ** 2;
-  return { slope: b, error: n > 2 ? Math.sqrt(rss / (n - 2) / den) : NaN };
-}
-
-/** The epoch ends in [from, to], plus the last one before `from` (the window's starting value). */
-function inWindow(curve: Curve, from: number, to: number): Curve {
-  const inside = curve.filter((e) => e.step >= from && e.step <= to);
-  const before = curve.filter((e) => e.step < from).pop();
-  return before ? [before, ...inside] : inside;
-}
-
-/** Fall of the loss and rise of the accuracy (with its standard error) over [from, to], by least squares; NaN when too few points. */
-function trend(curve: Curve, from: number, to: number): { n: number; lossFall: number; accuracyRise: number; accuracyRiseError: number } {
-  const w = inWindow(curve, from, to);
-  const xs = w.map((e) => e.step);
-  const acc = slope(
-    xs,
-    w.map((e) => e.testAccuracy),
-  );
-  return {
-    n: w.length,
-    lossFall:
-      -slope(
-        xs,
-        w.map((e) => e.trainLoss),
-      ).slope *
-      (to - from),
-    accuracyRise: acc.slope * (to - from),
-    accuracyRiseError: acc.error * (to - from),
-  };
-}
+// The window's least-squares trends are the training loop's too (the plateau schedule uses them).
+export { slope } from '../train/trend';
 
 /**
  * How many more steps a quantity still changing by `now` per window (it
@@ -166,6 +121,7 @@ const pts = (x: number) => `${(100 * x).toFixed(1)} points`;
 
 /** The learning-rate drops of a schedule, as fractions of training. */
 export function scheduleDrops(schedule: LrSchedule | undefined): number[] {
+  if (schedule?.kind === 'plateau') return [schedule.at]; // its one drop sits at `at` of every run, however long the run
   return schedule?.kind === 'step' ? [...schedule.at].sort((a, b) => a - b) : [];
 }
 
@@ -206,7 +162,7 @@ export function runConvergence(
         why.push(`the training loss still fell ${now.lossFall.toFixed(3)} nats (limit ${rule.maxLossFall})`);
         add(moreStepsFromTrend(prev.lossFall, now.lossFall, rule.maxLossFall, W));
       }
-      if (now.accuracyRise > rule.maxAccuracyRise && !(now.accuracyRise < rule.significance * now.accuracyRiseError)) {
+      if (!accuracyIsFlat(now.accuracyRise, now.accuracyRiseError, rule)) {
         why.push(
           `the test accuracy still rose ${pts(now.accuracyRise)} ± ${pts(now.accuracyRiseError)} (flat: ≤ ${pts(rule.maxAccuracyRise)} or < ${rule.significance} standard errors)`,
         );

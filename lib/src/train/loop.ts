@@ -12,7 +12,7 @@ import { crossEntropy } from '../models/loss';
 import { Rng } from '../util/rng';
 import { withAsyncOps } from '../ops/native';
 import { SgdMomentum } from './optimizer';
-import { checkSchedule, learningRateAt, LrSchedule } from './schedule';
+import { checkSchedule, learningRateAt, LrSchedule, plateauReached } from './schedule';
 
 export interface TrainConfig {
   epochs: number;
@@ -134,8 +134,10 @@ export async function train(
   const stepsPerEpoch = Math.floor(data.train.count / config.batchSize);
   if (stepsPerEpoch < 1)
     throw new Error(`train config: batchSize ${config.batchSize} is larger than the training set (${data.train.count} examples)`);
-  const totalSteps = Math.min(config.maxSteps ?? Infinity, stepsPerEpoch * config.epochs);
-  const totalEpochs = Math.ceil(totalSteps / stepsPerEpoch);
+  // A plateau schedule shortens the run when it drops (the run ends at drop / at); `epochs` is then a cap.
+  let totalSteps = Math.min(config.maxSteps ?? Infinity, stepsPerEpoch * config.epochs);
+  let totalEpochs = Math.ceil(totalSteps / stepsPerEpoch);
+  let dropped = false;
 
   const optimizer = new SgdMomentum(model.trainable, {
     learningRate: config.learningRate,
@@ -158,7 +160,7 @@ export async function train(
       let lr = config.learningRate;
       for (const raw of iterateBatches(data.train, { batchSize: config.batchSize, rng: orderRng, dropLast: true })) {
         if (step >= totalSteps) break;
-        lr = learningRateAt(config.learningRate, schedule, step / totalSteps);
+        lr = learningRateAt(config.learningRate, schedule, step / totalSteps, dropped);
         const batch = config.augment ? augmentBatch(raw, data.train.shape, augmentRng, { padCrop: 4, flip: true }) : raw;
         const { x, y } = toTensors(batch, data.train.shape, data.train.numClasses);
         const { loss, accuracy } = trainStep(model, optimizer, x, y, lr);
@@ -205,6 +207,11 @@ export async function train(
         seconds: (Date.now() - epochStart) / 1000,
       };
       epochs.push(record);
+      if (schedule.kind === 'plateau' && !dropped && (step >= schedule.at * totalSteps || plateauReached(schedule, epochs, step))) {
+        dropped = true;
+        totalSteps = Math.min(totalSteps, Math.round(step / schedule.at));
+        totalEpochs = Math.ceil(totalSteps / stepsPerEpoch);
+      }
       callbacks.onEpoch?.(record, totalEpochs);
     }
   } finally {

@@ -2,12 +2,39 @@
  * Learning-rate schedules, as functions of the fraction of training done, so
  * a schedule means the same thing for a 2-epoch smoke run and a 160-epoch
  * paper run. The paper drops the rate when learning slows; its figures show a
- * drop at 50% of training.
+ * drop at 50% of training. 'plateau' does both: it drops when learning has
+ * slowed, and the drop still sits at a fixed fraction of the run.
  */
+import { accuracyIsFlat, Curve, trend } from './trend';
+
+/**
+ * One drop by `factor` "when learning slows": at the first epoch end at which
+ * the test accuracy has stopped rising over the stretch the convergence rule
+ * will check before the drop. The drop then sits at `at` of the run (the run
+ * ends at drop step / at), so that stretch is the last `window / at` of the
+ * steps so far. The run's `epochs` is a cap: at `at` of it the rate drops
+ * whether or not learning has slowed (and the rule will say so). The flatness
+ * fields are the convergence rule's (analysis/convergence's CONVERGENCE_RULE),
+ * copied into the schedule so that a run's spec, and so its key in the run
+ * store, records the rule its drop followed.
+ */
+export interface PlateauSchedule {
+  kind: 'plateau';
+  factor: number;
+  /** Where the drop sits, as a fraction of the run: 0.5 as in the paper's figures. */
+  at: number;
+  /** The convergence rule's window, a fraction of the run. */
+  window: number;
+  maxAccuracyRise: number;
+  significance: number;
+  minEvaluations: number;
+}
+
 export type LrSchedule =
   | { kind: 'constant' }
   /** Multiply by `factor` at each fraction of training in `at` (e.g. [0.5, 0.75]). */
-  | { kind: 'step'; at: number[]; factor: number };
+  | { kind: 'step'; at: number[]; factor: number }
+  | PlateauSchedule;
 
 export function checkSchedule(s: LrSchedule): void {
   if (s.kind === 'constant') return;
@@ -17,13 +44,44 @@ export function checkSchedule(s: LrSchedule): void {
       if (!(a > 0 && a < 1)) throw new Error(`step schedule: drop points are fractions of training in (0, 1), got ${a}`);
     return;
   }
-  throw new Error(`unknown learning-rate schedule ${JSON.stringify(s)}; use {kind: 'constant'} or {kind: 'step', at, factor}`);
+  if (s.kind === 'plateau') {
+    const p = s as PlateauSchedule;
+    if (!(p.factor > 0 && p.factor <= 1)) throw new Error(`plateau schedule: factor must be in (0, 1], got ${p.factor}`);
+    if (!(p.at > 0 && p.at < 1)) throw new Error(`plateau schedule: at must be a fraction of training in (0, 1), got ${p.at}`);
+    if (!(p.window > 0 && p.window <= p.at)) throw new Error(`plateau schedule: window must be in (0, at], got ${p.window}`);
+    if (!(p.maxAccuracyRise >= 0) || !(p.significance >= 0))
+      throw new Error(`plateau schedule: maxAccuracyRise and significance must be ≥ 0, got ${p.maxAccuracyRise} and ${p.significance}`);
+    if (!(Number.isInteger(p.minEvaluations) && p.minEvaluations >= 2))
+      throw new Error(`plateau schedule: minEvaluations must be an integer ≥ 2, got ${p.minEvaluations}`);
+    return;
+  }
+  throw new Error(
+    `unknown learning-rate schedule ${JSON.stringify(s)}; use {kind: 'constant'}, {kind: 'step', at, factor} or {kind: 'plateau', factor, at, window, maxAccuracyRise, significance, minEvaluations}`,
+  );
 }
 
-/** The learning rate after `progress` ∈ [0, 1] of training. */
-export function learningRateAt(base: number, schedule: LrSchedule, progress: number): number {
+/**
+ * The learning rate after `progress` ∈ [0, 1] of training. A plateau
+ * schedule's drop depends on the curve; the training loop decides it
+ * (plateauReached) and passes `dropped`.
+ */
+export function learningRateAt(base: number, schedule: LrSchedule, progress: number, dropped = false): number {
   if (schedule.kind === 'constant') return base;
+  if (schedule.kind === 'plateau') return dropped ? base * schedule.factor : base;
   let lr = base;
   for (const a of schedule.at) if (progress >= a) lr *= schedule.factor;
   return lr;
+}
+
+/**
+ * Whether a plateau schedule drops now, at an epoch end `step` steps in
+ * (`curve`: the epoch ends so far): the test accuracy over the last
+ * window / at of the steps, the stretch the convergence rule will judge
+ * before a drop here, is flat by the rule's test, with at least
+ * minEvaluations epoch ends in it.
+ */
+export function plateauReached(s: PlateauSchedule, curve: Curve, step: number): boolean {
+  const from = step - (s.window / s.at) * step;
+  const t = trend(curve, from, step);
+  return t.n >= s.minEvaluations && Number.isFinite(t.accuracyRise) && accuracyIsFlat(t.accuracyRise, t.accuracyRiseError, s);
 }
