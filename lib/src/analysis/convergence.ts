@@ -36,30 +36,12 @@
  * change that (the paper: no network ever recovered).
  */
 import type { EpochRecord } from '../train/loop';
-import type { LrSchedule } from '../train/schedule';
+import { firstDropStep, type LrSchedule } from '../train/schedule';
 import { accuracyIsFlat, type Curve, trend } from '../train/trend';
+import { CONVERGENCE_RULE, type ConvergenceRule } from '../experiments/convergence-rule';
 
-export interface ConvergenceRule {
-  /** The window, as a fraction of the run's steps: the last fifth. */
-  window: number;
-  /** Largest fall of the training loss over the last window, in nats. */
-  maxLossFall: number;
-  /** A rise of the test accuracy over a window up to this always counts as flat (a fraction: 0.01 is 1 point). */
-  maxAccuracyRise: number;
-  /** A larger rise counts as flat while it is under this many of its standard errors. */
-  significance: number;
-  /** Fewest epoch ends a window must hold to be judged. */
-  minEvaluations: number;
-}
-
-/** Fixed before any run of the convergence redesign (see the RQ1 notebook's "Convergence" section). */
-export const CONVERGENCE_RULE: ConvergenceRule = {
-  window: 0.2,
-  maxLossFall: 0.05,
-  maxAccuracyRise: 0.01,
-  significance: 2,
-  minEvaluations: 5,
-};
+// The rule's numbers live with the experiments' settings, which the plateau schedule takes them from.
+export { CONVERGENCE_RULE, type ConvergenceRule } from '../experiments/convergence-rule';
 
 export type ConvergenceStatus = 'converged' | 'not converged' | 'diverged';
 
@@ -119,9 +101,18 @@ export function moreStepsFromTrend(before: number, now: number, limit: number, w
 
 const pts = (x: number) => `${(100 * x).toFixed(1)} points`;
 
-/** The learning-rate drops of a schedule, as fractions of training. */
-export function scheduleDrops(schedule: LrSchedule | undefined): number[] {
-  if (schedule?.kind === 'plateau') return [schedule.at]; // its one drop sits at `at` of every run, however long the run
+/**
+ * The learning-rate drops of a schedule, as fractions of training. A plateau
+ * schedule's one drop depends on the run: give the run's epochs and steps.
+ */
+export function scheduleDrops(
+  schedule: LrSchedule | undefined,
+  run?: { totalSteps: number; epochs: readonly { step: number; learningRate: number }[] },
+): number[] {
+  if (schedule?.kind === 'plateau') {
+    const d = run ? firstDropStep(run.epochs) : null;
+    return d !== null && run!.totalSteps > 0 ? [d / run!.totalSteps] : [];
+  }
   return schedule?.kind === 'step' ? [...schedule.at].sort((a, b) => a - b) : [];
 }
 

@@ -8,6 +8,7 @@
  * scale α²/|B|·C at initialisation (C: the variance of the per-example
  * gradient), in ./rq1-noise; "BN converges faster" in ./rq1-speed.
  */
+import type { LrSchedule } from '../train/schedule';
 import type { EpochBudget, SweepBase } from '../experiments/sweep';
 import { PAPER } from '../findings/paper';
 import { NORM_LABEL } from '../models/norm';
@@ -340,18 +341,25 @@ export function settingText(
     d.trainSize !== undefined ? `${d.trainSize.toLocaleString('en')} training / ${(d.testSize ?? 0).toLocaleString('en')} test` : 'all';
   const seeds = (s: readonly number[]) => `seed${s.length === 1 ? '' : 's'} ${s.join(', ')}`;
   return (
-    `Ours: ResNet-${m.depth} (width ${m.width}) on ${images} ${d.dataset} images${d.downsample ? ` downsampled ${d.downsample}×` : ''}, ${budgetText(base.budget)} at batch ${base.train.batchSize}` +
+    `Ours: ResNet-${m.depth} (width ${m.width}) on ${images} ${d.dataset} images${d.downsample ? ` downsampled ${d.downsample}×` : ''}, ${budgetText(base.budget, base.train.schedule)} at batch ${base.train.batchSize}` +
     `${base.train.augment ? ' with augmentation' : ''}, sweep on ${seeds(sweepSeeds)}, Fig. 1 configurations over ${seeds(fig1Seeds)}. ` +
     `Paper: ResNet-110 on CIFAR-10, trained to convergence, 5 runs.`
   );
 }
 
-/** A budget in words: "30 epochs at lr ≥ 0.1, growing as (0.1/lr)^0.5 up to 60". */
-export function budgetText(b: EpochBudget): string {
+/**
+ * A budget in words: "30 epochs at lr ≥ 0.1, growing as (0.1/lr)^0.5 up to 60";
+ * with a plateau schedule the budget is a cap, and the words say so.
+ */
+export function budgetText(b: EpochBudget, schedule?: LrSchedule): string {
   const e = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
-  return b.growth === 0 || b.maxEpochs === b.epochs
-    ? e(b.epochs)
-    : `${e(b.epochs)} at lr ≥ ${b.atRate}, growing as (${b.atRate}/lr)^${b.growth} up to ${b.maxEpochs}`;
+  const epochs =
+    b.growth === 0 || b.maxEpochs === b.epochs
+      ? e(b.epochs)
+      : `${e(b.epochs)} at lr ≥ ${b.atRate}, growing as (${b.atRate}/lr)^${b.growth} up to ${b.maxEpochs}`;
+  return schedule?.kind === 'plateau'
+    ? `at most ${epochs}, the rate dropped ${1 / schedule.factor}× when learning slows and the run stopped once it converged (both by the convergence rule)`
+    : epochs;
 }
 
 /**

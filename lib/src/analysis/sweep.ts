@@ -58,7 +58,7 @@ export function sweepRow<N extends Norm>(
     result.epochs && result.totalSteps !== undefined
       ? runConvergence(
           { status: result.status, totalSteps: result.totalSteps, epochs: result.epochs, divergence: result.divergence },
-          { drops: scheduleDrops(opts.schedule), rule: opts.rule },
+          { drops: scheduleDrops(opts.schedule, { totalSteps: result.totalSteps, epochs: result.epochs }), rule: opts.rule },
         )
       : null;
   return {

@@ -12,7 +12,7 @@ import { crossEntropy } from '../models/loss';
 import { Rng } from '../util/rng';
 import { withAsyncOps } from '../ops/native';
 import { SgdMomentum } from './optimizer';
-import { checkSchedule, learningRateAt, LrSchedule, plateauReached } from './schedule';
+import { checkSchedule, learningRateAt, LrSchedule, plateauConverged, plateauReached } from './schedule';
 
 export interface TrainConfig {
   epochs: number;
@@ -134,10 +134,11 @@ export async function train(
   const stepsPerEpoch = Math.floor(data.train.count / config.batchSize);
   if (stepsPerEpoch < 1)
     throw new Error(`train config: batchSize ${config.batchSize} is larger than the training set (${data.train.count} examples)`);
-  // A plateau schedule shortens the run when it drops (the run ends at drop / at); `epochs` is then a cap.
+  // A plateau schedule ends the run once it has converged (./schedule); `epochs` is then a cap.
   let totalSteps = Math.min(config.maxSteps ?? Infinity, stepsPerEpoch * config.epochs);
   let totalEpochs = Math.ceil(totalSteps / stepsPerEpoch);
   let dropped = false;
+  let dropStep = 0;
 
   const optimizer = new SgdMomentum(model.trainable, {
     learningRate: config.learningRate,
@@ -207,10 +208,14 @@ export async function train(
         seconds: (Date.now() - epochStart) / 1000,
       };
       epochs.push(record);
-      if (schedule.kind === 'plateau' && !dropped && (step >= schedule.at * totalSteps || plateauReached(schedule, epochs, step))) {
-        dropped = true;
-        totalSteps = Math.min(totalSteps, Math.round(step / schedule.at));
-        totalEpochs = Math.ceil(totalSteps / stepsPerEpoch);
+      if (schedule.kind === 'plateau') {
+        if (!dropped && (step >= schedule.at * totalSteps || plateauReached(schedule, epochs, step))) {
+          dropped = true;
+          dropStep = step;
+        } else if (dropped && step < totalSteps && plateauConverged(schedule, epochs, step, dropStep)) {
+          totalSteps = step;
+          totalEpochs = epoch;
+        }
       }
       callbacks.onEpoch?.(record, totalEpochs);
     }

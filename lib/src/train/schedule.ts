@@ -5,18 +5,21 @@
  * drop at 50% of training. 'plateau' does both: it drops when learning has
  * slowed, and the drop still sits at a fixed fraction of the run.
  */
-import { accuracyIsFlat, Curve, trend } from './trend';
+import { accuracyIsFlat, Curve, trend, windowPasses } from './trend';
 
 /**
- * One drop by `factor` "when learning slows": at the first epoch end at which
- * the test accuracy has stopped rising over the stretch the convergence rule
- * will check before the drop. The drop then sits at `at` of the run (the run
- * ends at drop step / at), so that stretch is the last `window / at` of the
- * steps so far. The run's `epochs` is a cap: at `at` of it the rate drops
- * whether or not learning has slowed (and the rule will say so). The flatness
- * fields are the convergence rule's (analysis/convergence's CONVERGENCE_RULE),
- * copied into the schedule so that a run's spec, and so its key in the run
- * store, records the rule its drop followed.
+ * Training to the convergence rule. One drop by `factor` "when learning
+ * slows": at the first epoch end at which the test accuracy has stopped
+ * rising over the stretch the rule will check before the drop, taking the
+ * drop to sit at `at` of the run (that stretch is then the last `window / at`
+ * of the steps so far). After the drop the run trains to at least drop / at,
+ * then stops at the first epoch end at which the whole rule holds: the last
+ * fifth flat in loss and accuracy, and the stretch before the drop (a fifth
+ * of the run so far) still flat. The run's `epochs` is a cap: at `at` of it
+ * the rate drops whether or not learning has slowed, and at the cap the run
+ * ends whether or not it has converged (and the rule will say so). The
+ * rule's fields are copied into the schedule so that a run's spec, and so
+ * its key in the run store, records the rule its training followed.
  */
 export interface PlateauSchedule {
   kind: 'plateau';
@@ -25,6 +28,7 @@ export interface PlateauSchedule {
   at: number;
   /** The convergence rule's window, a fraction of the run. */
   window: number;
+  maxLossFall: number;
   maxAccuracyRise: number;
   significance: number;
   minEvaluations: number;
@@ -49,14 +53,14 @@ export function checkSchedule(s: LrSchedule): void {
     if (!(p.factor > 0 && p.factor <= 1)) throw new Error(`plateau schedule: factor must be in (0, 1], got ${p.factor}`);
     if (!(p.at > 0 && p.at < 1)) throw new Error(`plateau schedule: at must be a fraction of training in (0, 1), got ${p.at}`);
     if (!(p.window > 0 && p.window <= p.at)) throw new Error(`plateau schedule: window must be in (0, at], got ${p.window}`);
-    if (!(p.maxAccuracyRise >= 0) || !(p.significance >= 0))
-      throw new Error(`plateau schedule: maxAccuracyRise and significance must be ≥ 0, got ${p.maxAccuracyRise} and ${p.significance}`);
+    if (!(p.maxLossFall >= 0) || !(p.maxAccuracyRise >= 0) || !(p.significance >= 0))
+      throw new Error(`plateau schedule: maxLossFall, maxAccuracyRise and significance must be ≥ 0, got ${p.maxLossFall}, ${p.maxAccuracyRise} and ${p.significance}`);
     if (!(Number.isInteger(p.minEvaluations) && p.minEvaluations >= 2))
       throw new Error(`plateau schedule: minEvaluations must be an integer ≥ 2, got ${p.minEvaluations}`);
     return;
   }
   throw new Error(
-    `unknown learning-rate schedule ${JSON.stringify(s)}; use {kind: 'constant'}, {kind: 'step', at, factor} or {kind: 'plateau', factor, at, window, maxAccuracyRise, significance, minEvaluations}`,
+    `unknown learning-rate schedule ${JSON.stringify(s)}; use {kind: 'constant'}, {kind: 'step', at, factor} or {kind: 'plateau', factor, at, window, maxLossFall, maxAccuracyRise, significance, minEvaluations}`,
   );
 }
 
@@ -84,4 +88,22 @@ export function plateauReached(s: PlateauSchedule, curve: Curve, step: number): 
   const from = step - (s.window / s.at) * step;
   const t = trend(curve, from, step);
   return t.n >= s.minEvaluations && Number.isFinite(t.accuracyRise) && accuracyIsFlat(t.accuracyRise, t.accuracyRiseError, s);
+}
+
+/**
+ * Whether a plateau-scheduled run, which dropped its rate after `dropStep`,
+ * has converged by the rule at an epoch end `step` steps in (and so stops):
+ * at least dropStep / at steps in, the last fifth passes (loss and
+ * accuracy), and so does the fifth before the drop.
+ */
+export function plateauConverged(s: PlateauSchedule, curve: Curve, step: number, dropStep: number): boolean {
+  if (step < Math.round(dropStep / s.at)) return false;
+  const w = s.window * step;
+  return windowPasses(trend(curve, step - w, step), s, true) && windowPasses(trend(curve, dropStep - w, dropStep), s, false);
+}
+
+/** The step after which a run's rate first fell below its first epoch's (its first drop), from its epoch curve; null if it never did. */
+export function firstDropStep(epochs: readonly { step: number; learningRate: number }[]): number | null {
+  const i = epochs.findIndex((e) => e.learningRate < epochs[0].learningRate);
+  return i > 0 ? epochs[i - 1].step : null;
 }

@@ -70,3 +70,20 @@ export interface FlatnessTest {
 export function accuracyIsFlat(rise: number, error: number, t: FlatnessTest): boolean {
   return rise <= t.maxAccuracyRise || rise < t.significance * error;
 }
+
+/** The convergence rule's test of one window, on its trend (the rule's fields of the same names). */
+export interface WindowTest extends FlatnessTest {
+  maxLossFall: number;
+  minEvaluations: number;
+}
+
+/**
+ * Whether a window passes the rule: enough epoch ends, the test accuracy
+ * flat, and (`withLoss`, the last fifth) the training loss no longer falling
+ * by more than maxLossFall nats.
+ */
+export function windowPasses(t: ReturnType<typeof trend>, rule: WindowTest, withLoss: boolean): boolean {
+  if (t.n < rule.minEvaluations || !Number.isFinite(t.accuracyRise)) return false;
+  if (withLoss && t.lossFall > rule.maxLossFall) return false;
+  return accuracyIsFlat(t.accuracyRise, t.accuracyRiseError, rule);
+}
