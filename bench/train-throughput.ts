@@ -9,8 +9,13 @@
  *                                       (--rounds N, default 3: see below)
  *   npm run bench -- --profile          where one step's time goes, per kernel
  *                                       (that step runs synchronously)
+ *   npm run bench -- --norm group       one model: batch, layer, group, none,
+ *                                       final-only or fixup (Fixup's init, no norm)
  *   options: --steps N (timed, default 30) --warmup N (default 5)
- *            --batch N (default 128) --norms batch,none
+ *            --batch N (default 128) --norms batch,none (several models)
+ *            --groups N (group norm's groups, default 32)
+ *            --plain-group-norm (group and layer norm by the plain formula,
+ *            to time the closed-form gradient's fast path against it)
  *            --depth N (a CIFAR ResNet of depth 6n+2, default 20; the paper's
  *            is 110, which the README's sweep cost estimate uses)
  *
@@ -38,27 +43,48 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/src/backend';
-import { countForwardMacs, Norm, resnet } from '../lib/src/models';
+import { countForwardMacs, Norm, NORMS, resnet } from '../lib/src/models';
+import { setClosedFormGroupNorm } from '../lib/src/ops';
 import { setAsyncOps } from '../lib/src/ops/native';
 import { SgdMomentum } from '../lib/src/train/optimizer';
 import { trainStep } from '../lib/src/train/loop';
 import { Rng } from '../lib/src/util/rng';
 import { median } from './median';
+import type { TorchNorm } from './torch';
+
+/** A norm, or 'fixup': no norm with Fixup's initialisation. */
+type BenchModel = Norm | 'fixup';
+const BENCH_MODELS: readonly BenchModel[] = [...NORMS, 'fixup'];
+const TORCH_NORMS: readonly BenchModel[] = ['batch', 'none', 'final-only'];
 
 interface Args {
   against: string | null;
   steps: number;
   warmup: number;
   batch: number;
-  norms: Norm[];
+  norms: BenchModel[];
+  groups: number | undefined;
+  plainGroupNorm: boolean;
   profile: boolean;
-  one: Norm | null;
+  one: BenchModel | null;
   depth: number;
   rounds: number;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { against: null, steps: 30, warmup: 5, batch: 128, norms: ['batch', 'none'], profile: false, one: null, depth: 20, rounds: 3 };
+  const a: Args = {
+    against: null,
+    steps: 30,
+    warmup: 5,
+    batch: 128,
+    norms: ['batch', 'none'],
+    groups: undefined,
+    plainGroupNorm: false,
+    profile: false,
+    one: null,
+    depth: 20,
+    rounds: 3,
+  };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {
@@ -70,9 +96,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--steps') a.steps = Number(v());
     else if (k === '--warmup') a.warmup = Number(v());
     else if (k === '--batch') a.batch = Number(v());
-    else if (k === '--norms') a.norms = v().split(',') as Norm[];
+    else if (k === '--norms' || k === '--norm') a.norms = v().split(',') as BenchModel[];
+    else if (k === '--groups') a.groups = Number(v());
+    else if (k === '--plain-group-norm') a.plainGroupNorm = true;
     else if (k === '--profile') a.profile = true;
-    else if (k === '--one') a.one = v() as Norm;
+    else if (k === '--one') a.one = v() as BenchModel;
     else if (k === '--depth') a.depth = Number(v());
     else if (k === '--rounds') a.rounds = Number(v());
     else throw new Error(`unknown option ${k}; see the header of bench/train-throughput.ts`);
@@ -83,15 +111,27 @@ function parseArgs(argv: string[]): Args {
   if (!Number.isInteger(a.depth) || a.depth < 8 || (a.depth - 2) % 6 !== 0) throw new Error(`--depth must be 6n + 2 (20, 56, 110, …), got ${a.depth}`);
   if (a.against !== null && a.depth !== 20) throw new Error('--against torch compares ResNet-20 only');
   if (!Number.isInteger(a.rounds) || a.rounds < 1) throw new Error(`--rounds takes a whole number ≥ 1, got ${a.rounds}`);
+  for (const n of a.norms) if (!BENCH_MODELS.includes(n)) throw new Error(`--norm takes ${BENCH_MODELS.join(', ')}, got ${n}`);
+  if (a.against !== null && a.norms.some((n) => !TORCH_NORMS.includes(n))) {
+    throw new Error(`--against torch compares ${TORCH_NORMS.join(', ')} (bench/torch/resnet_bench.py has no other models)`);
+  }
   return a;
 }
 
 
 /** Times one configuration in this process and returns its JSON record. */
-async function benchOne(norm: Norm, a: Args): Promise<Record<string, unknown>> {
+async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unknown>> {
   const backend = await initBackend({ quiet: true });
+  if (a.plainGroupNorm) setClosedFormGroupNorm(false);
   const inputShape: [number, number, number] = [32, 32, 3];
-  const model = resnet({ depth: a.depth, norm, inputShape, numClasses: 10, seed: 1 });
+  const model = resnet({
+    depth: a.depth,
+    ...(norm === 'fixup' ? { norm: 'none', init: { scheme: 'fixup' } } : { norm }),
+    ...(norm === 'group' && a.groups !== undefined ? { groups: a.groups } : {}),
+    inputShape,
+    numClasses: 10,
+    seed: 1,
+  });
   const macs = countForwardMacs(model).perImageForward;
   const optimizer = new SgdMomentum(model.trainable, { learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4 });
   // Synthetic data: data loading is not what is measured (PyTorch's side does the same).
@@ -145,6 +185,7 @@ async function benchOne(norm: Norm, a: Args): Promise<Record<string, unknown>> {
     libtensorflow: backend.libtensorflowVersion,
     model: `resnet${a.depth}`,
     norm,
+    ...(norm === 'group' || norm === 'layer' ? { groupNormGradient: a.plainGroupNorm ? 'plain' : 'closed-form' } : {}),
     input: inputShape,
     batch: a.batch,
     imagesPerSec: +((a.batch * 1000) / ms).toFixed(1),
@@ -159,7 +200,7 @@ async function benchOne(norm: Norm, a: Args): Promise<Record<string, unknown>> {
   };
 }
 
-function runChild(norm: Norm, argv: string[]): Record<string, unknown> {
+function runChild(norm: BenchModel, argv: string[]): Record<string, unknown> {
   const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, ...argv, '--one', norm], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { TF_CPP_MIN_LOG_LEVEL: '2', ...process.env },
@@ -186,10 +227,10 @@ async function main() {
   const torch = await import('./torch');
   await torch.ensureTorch(path.resolve(__dirname, '..'));
   const [defaultConfig, bestConfig] = ['default', 'best'].map((n) => torch.TORCH_CONFIGS.find((c) => c.name === n)!);
-  const torchRun = (norm: Norm, config: typeof bestConfig) =>
-    torch.runTorchBench({ norm, config, steps: a.steps, warmup: a.warmup, batch: a.batch, threads: 2 });
-  const ours = new Map<Norm, Record<string, unknown>[]>(a.norms.map((n) => [n, []]));
-  const best = new Map<Norm, Record<string, unknown>[]>(a.norms.map((n) => [n, []]));
+  const torchRun = (norm: BenchModel, config: typeof bestConfig) =>
+    torch.runTorchBench({ norm: norm as TorchNorm, config, steps: a.steps, warmup: a.warmup, batch: a.batch, threads: 2 });
+  const ours = new Map<BenchModel, Record<string, unknown>[]>(a.norms.map((n) => [n, []]));
+  const best = new Map<BenchModel, Record<string, unknown>[]>(a.norms.map((n) => [n, []]));
   for (let round = 1; round <= a.rounds; round++) {
     console.error(`[bench] round ${round} of ${a.rounds}: bnlab and PyTorch best, alternating`);
     for (const norm of a.norms) {

@@ -15,7 +15,7 @@ import {
 import { dotChart, renderSvg } from '../../lib/src/charts';
 import { markTexts, countMarks } from '../charts/svg';
 
-type Norm = SweepRow['norm'];
+type Norm = NormSummary['norm'];
 const run = sweepRowOf;
 
 // A sweep shaped like the paper's: no BN diverges above 0.003, final-only above 0.03, BN nowhere.

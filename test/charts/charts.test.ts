@@ -205,8 +205,14 @@ describe('specs', () => {
 });
 
 describe('palette', () => {
-  it('gives each norm one colour (BN blue, no BN red, final-only orange), in the order asked for, by norm or by name', () => {
-    assert.deepEqual(Object.entries(NORM_COLORS), [['none', '#d62728'], ['final-only', '#ff7f0e'], ['batch', '#1f77b4']]);
+  it('gives each norm one colour (BN blue, no BN red, final-only orange, LN green, GN purple), in the order asked for, by norm or by name', () => {
+    assert.deepEqual(Object.entries(NORM_COLORS), [
+      ['none', '#d62728'],
+      ['final-only', '#ff7f0e'],
+      ['layer', '#2ca02c'],
+      ['group', '#9467bd'],
+      ['batch', '#1f77b4'],
+    ]);
     assert.deepEqual(Object.entries(normColors(['batch', 'none'])), [['batch', '#1f77b4'], ['none', '#d62728']]);
     assert.deepEqual(Object.entries(modelColors(['final-only', 'batch'])), [['final-only BN', '#ff7f0e'], ['BN', '#1f77b4']]);
     // A legend lists every key of a colour map: RQ1, RQ2 and RQ5 show BN and no BN only.

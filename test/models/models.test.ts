@@ -99,7 +99,7 @@ describe('resnet', () => {
 
   it('rejects a depth that is not 6n+2 and an unknown norm, saying what is allowed', () => {
     assert.throws(() => resnet({ depth: 21, norm: 'batch', inputShape: [8, 8, 1], numClasses: 2 }), /6n \+ 2/);
-    assert.throws(() => resnet({ depth: 20, norm: 'layer' as never, inputShape: [8, 8, 1], numClasses: 2 }), /norm must be one of batch, none, final-only/);
+    assert.throws(() => resnet({ depth: 20, norm: 'instance' as never, inputShape: [8, 8, 1], numClasses: 2 }), /norm must be one of batch, layer, group, none, final-only/);
     assert.throws(() => buildModel({ family: 'vgg' } as never), /unknown model family "vgg"/);
   });
 
@@ -170,8 +170,8 @@ describe('initialisation', () => {
 
 describe('norm names', () => {
   it('name every norm once, as charts, tables and run labels call it; anything else keeps its own name', () => {
-    assert.deepEqual(NORMS.map((n) => NORM_LABEL[n]), ['BN', 'no BN', 'final-only BN']);
+    assert.deepEqual(NORMS.map((n) => NORM_LABEL[n]), ['BN', 'LN', 'GN', 'no BN', 'final-only BN']);
     assert.equal(normLabel('final-only'), 'final-only BN');
-    assert.equal(normLabel('group'), 'group');
+    assert.equal(normLabel('instance'), 'instance');
   });
 });

@@ -261,9 +261,7 @@ export const SUMMARY_TABLE = {
 } as const;
 
 /** No-BN ÷ BN of the headline statistics, one row per network depth (and steps). */
-export function ratioRows(
-  results: readonly ProbeResult[],
-): {
+export function ratioRows(results: readonly ProbeResult[]): {
   network: string;
   depth: number;
   steps: number;

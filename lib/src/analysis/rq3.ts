@@ -269,7 +269,7 @@ export function paperEdgeReferences(kind: 'x' | 'point', Ms?: readonly number[])
     );
 }
 
-const INIT_NAME: Record<InitScheme, string> = { xavier: 'Xavier', he: 'He' };
+const INIT_NAME: Record<InitScheme, string> = { xavier: 'Xavier', he: 'He', fixup: 'Fixup' };
 const ACT_NAME = { linear: 'linear', relu: 'ReLU' } as const;
 
 /** A network config as chart labels. */

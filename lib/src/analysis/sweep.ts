@@ -200,9 +200,7 @@ export function stepRange(rows: readonly Pick<SweepRow, 'steps'>[]): { min: numb
 }
 
 /** Per (model, learning rate): how many runs converged, diverged or did not converge, in how many steps, and what the others' trends suggest. */
-export function convergenceTable(
-  rows: readonly SweepRow[],
-): {
+export function convergenceTable(rows: readonly SweepRow[]): {
   model: string;
   'learning rate': number;
   runs: number;

@@ -2,7 +2,8 @@
  * The one palette: each model has one colour in every chart of every
  * notebook, so a reader who has learnt that BN is blue in RQ1 reads RQ4's
  * and RQ5's charts without a legend. BN blue and no BN red, with BN on the
- * final layer only orange between them (tab10's first, fourth and second).
+ * final layer only orange between them (tab10's first, fourth and second);
+ * layer norm green and group norm purple (tab10's third and fifth).
  */
 import { Norm, NORM_LABEL } from '../models/norm';
 
@@ -10,7 +11,16 @@ import { Norm, NORM_LABEL } from '../models/norm';
  * By norm, in legend order: no BN, final-only BN, BN (a colour map's key
  * order is its chart's legend order; see colorScale in ./common).
  */
-export const NORM_COLORS: Readonly<Record<Norm, string>> = { none: '#d62728', 'final-only': '#ff7f0e', batch: '#1f77b4' };
+export const NORM_COLORS: Readonly<Record<Norm, string>> = {
+  none: '#d62728',
+  'final-only': '#ff7f0e',
+  layer: '#2ca02c',
+  group: '#9467bd',
+  batch: '#1f77b4',
+};
+
+/** Fixup (no norm, Fixup's init; RQ6): tab10's sixth, brown. */
+export const FIXUP_COLOR = '#8c564b';
 
 /**
  * The colours of `norms`, keyed by norm, in the order given. A chart's

@@ -12,10 +12,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as ops from '../ops';
 import { Rng } from '../util/rng';
+import { InnerNorm, normGroups } from './norm';
 
-export type InitScheme = 'he' | 'xavier';
+export type InitScheme = 'he' | 'xavier' | 'fixup';
 export interface InitOptions {
-  /** He (Kaiming): variance 2/fan_in. Xavier (Glorot): variance 2/(fan_in + fan_out). */
+  /**
+   * He (Kaiming): variance 2/fan_in. Xavier (Glorot): variance 2/(fan_in + fan_out).
+   * Fixup (Zhang et al., 2019; resnet with norm 'none' only): He, the first
+   * conv of each residual branch scaled by L^(−1/2) for L branches, the last
+   * conv of each branch and the classifier zero, with scalar biases and a
+   * scalar multiplier per branch (see resnet.ts).
+   */
   scheme: InitScheme;
   /** Default 'uniform' (Keras's and the paper's Glorot uniform). */
   distribution?: 'normal' | 'uniform';
@@ -54,11 +61,12 @@ export function initStd(opts: InitOptions, fanIn: number, fanOut: number): numbe
   if (!(scale > 0)) throw new Error(`init.scale must be positive, got ${opts.scale}`);
   switch (opts.scheme) {
     case 'he':
+    case 'fixup': // Fixup's "standard" init is He's; the branch scaling is the builder's
       return scale * Math.sqrt(2 / fanIn);
     case 'xavier':
       return scale * Math.sqrt(2 / (fanIn + fanOut));
     default:
-      throw new Error(`init.scheme must be 'he' or 'xavier', got ${(opts as InitOptions).scheme}`);
+      throw new Error(`init.scheme must be 'he', 'xavier' or 'fixup', got ${(opts as InitOptions).scheme}`);
   }
 }
 
@@ -83,9 +91,10 @@ export class ParameterStore {
     return v;
   }
 
-  /** A weight initialised by the store's scheme, with the given fans. */
-  weight(name: string, shape: number[], fanIn: number, fanOut: number): tf.Variable {
-    const std = initStd(this.init, fanIn, fanOut);
+  /** A weight initialised by the store's scheme, with the given fans, its standard deviation times `gain` (0: all zero, as Fixup's). */
+  weight(name: string, shape: number[], fanIn: number, fanOut: number, gain = 1): tf.Variable {
+    if (gain === 0) return this.add(name, tf.zeros(shape), true);
+    const std = gain * initStd(this.init, fanIn, fanOut);
     const n = shape.reduce((a, b) => a * b, 1);
     // Uniform on (−√3σ, √3σ) has standard deviation σ.
     const values =
@@ -115,10 +124,10 @@ export type Layer = (x: tf.Tensor, ctx: ForwardContext) => tf.Tensor;
 export function conv2d(
   store: ParameterStore,
   name: string,
-  o: { inChannels: number; outChannels: number; kernel: number; stride?: number; bias: boolean },
+  o: { inChannels: number; outChannels: number; kernel: number; stride?: number; bias: boolean; gain?: number },
 ): Layer {
   const k = o.kernel;
-  const kernel = store.weight(`${name}/kernel`, [k, k, o.inChannels, o.outChannels], k * k * o.inChannels, k * k * o.outChannels);
+  const kernel = store.weight(`${name}/kernel`, [k, k, o.inChannels, o.outChannels], k * k * o.inChannels, k * k * o.outChannels, o.gain);
   const bias = o.bias ? store.constant(`${name}/bias`, [o.outChannels], 0, true) : null;
   const stride = o.stride ?? 1;
   store.point(name, 'conv');
@@ -177,12 +186,54 @@ export function batchNormRelu(
   };
 }
 
+/**
+ * Group norm over `channels` (layer norm: groups 1), with γ and β per
+ * channel. Its point has kind 'bn', as every normalisation's has, so the
+ * instruments that read "after the norm" read it too.
+ */
+export function groupNorm(store: ParameterStore, name: string, channels: number, o: { groups: number; epsilon: number }): Layer {
+  const p = { gamma: store.constant(`${name}/gamma`, [channels], 1, true), beta: store.constant(`${name}/beta`, [channels], 0, true) };
+  store.point(name, 'bn');
+  return (x, ctx) => tap(ctx, name, ops.groupNorm(x, p as ops.GroupNormParams, o));
+}
+
+/**
+ * The norm a family puts after a conv or dense layer, named `names.norm`,
+ * then a ReLU named `names.relu` if given: BN (with BN + ReLU fused), layer
+ * norm or group norm. One place, so every family gets every norm.
+ */
+export function normLayer(
+  store: ParameterStore,
+  norm: InnerNorm,
+  names: { norm: string; relu?: string },
+  channels: number,
+  o: BatchNormLayerOptions & { groups?: number },
+): Layer {
+  if (norm === 'batch') {
+    return names.relu ? batchNormRelu(store, { bn: names.norm, relu: names.relu }, channels, o) : batchNorm(store, names.norm, channels, o);
+  }
+  const gn = groupNorm(store, names.norm, channels, { groups: normGroups(norm, channels, o.groups), epsilon: o.epsilon });
+  return names.relu ? sequence(gn, relu(store, names.relu)) : gn;
+}
+
+/** x + b for a trainable scalar b, initially 0 (Fixup's biases). No point of its own. */
+export function scalarBias(store: ParameterStore, name: string): Layer {
+  const b = store.constant(name, [], 0, true);
+  return (x) => tf.add(x, b);
+}
+
+/** x · m for a trainable scalar m, initially 1 (Fixup's branch multiplier). No point of its own. */
+export function scalarScale(store: ParameterStore, name: string): Layer {
+  const m = store.constant(name, [], 1, true);
+  return (x) => tf.mul(x, m);
+}
+
 export function dense(
   store: ParameterStore,
   name: string,
-  o: { inFeatures: number; outFeatures: number; kind?: 'dense' | 'logits' },
+  o: { inFeatures: number; outFeatures: number; kind?: 'dense' | 'logits'; gain?: number },
 ): Layer {
-  const kernel = store.weight(`${name}/kernel`, [o.inFeatures, o.outFeatures], o.inFeatures, o.outFeatures);
+  const kernel = store.weight(`${name}/kernel`, [o.inFeatures, o.outFeatures], o.inFeatures, o.outFeatures, o.gain);
   const bias = store.constant(`${name}/bias`, [o.outFeatures], 0, true);
   store.point(name, 'dense');
   return (x, ctx) => tap(ctx, name, ops.biasAdd(tf.matMul(x as tf.Tensor2D, kernel as tf.Tensor2D), bias));

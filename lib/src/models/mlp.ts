@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as L from './layers';
+import { isInnerNorm, NORM_POINT_PREFIX } from './norm';
 import { assembleModel, checkCommonOptions, checkPositiveInt, MlpOptions, Model, newStore } from './model';
 
 export function mlp(options: Omit<MlpOptions, 'family'> & { family?: 'mlp' }): Model {
@@ -14,8 +15,9 @@ export function mlp(options: Omit<MlpOptions, 'family'> & { family?: 'mlp' }): M
   if (!Number.isInteger(o.depth) || o.depth < 0) throw new Error(`mlp options: depth must be an integer ≥ 0, got ${o.depth}`);
   checkPositiveInt(o.width, 'mlp options: width');
   if (o.width === undefined) throw new Error('mlp options: width is required');
-  const inner = o.norm === 'batch';
+  const inner = isInnerNorm(o.norm) ? o.norm : null;
   const bnOpts = { momentum: o.bnMomentum ?? 0.1, epsilon: o.bnEpsilon ?? 1e-5 };
+  const normOpts = { ...bnOpts, groups: o.groups };
   const store = newStore(o);
   const [h, w, c] = o.inputShape;
 
@@ -24,9 +26,8 @@ export function mlp(options: Omit<MlpOptions, 'family'> & { family?: 'mlp' }): M
   for (let i = 0; i < o.depth; i++) {
     const name = `layer${i + 1}`;
     layers.push(L.dense(store, `${name}/dense`, { inFeatures: features, outFeatures: o.width }));
-    layers.push(
-      inner ? L.batchNormRelu(store, { bn: `${name}/bn`, relu: `${name}/relu` }, o.width, bnOpts) : L.relu(store, `${name}/relu`),
-    );
+    const names = { norm: `${name}/${inner ? NORM_POINT_PREFIX[inner] : ''}`, relu: `${name}/relu` };
+    layers.push(inner ? L.normLayer(store, inner, names, o.width, normOpts) : L.relu(store, names.relu));
     features = o.width;
   }
   if (o.norm === 'final-only') layers.push(L.batchNorm(store, 'final/bn', features, bnOpts));

@@ -7,8 +7,14 @@ import { Norm, NORMS } from './norm';
 import { Rng } from '../util/rng';
 
 export interface CommonModelOptions {
-  /** 'batch': BN after every conv; 'none': no BN (convs get a bias); 'final-only': one BN on the last features, before the classifier. */
+  /**
+   * 'batch': BN after every conv; 'layer' / 'group': layer or group norm
+   * after every conv; 'none': no norm (convs get a bias); 'final-only': one
+   * BN on the last features, before the classifier.
+   */
   norm: Norm;
+  /** Group norm's groups, capped at each layer's channels, which it must divide. Default 32; other norms ignore it (so a grid can sweep the norm). */
+  groups?: number;
   init?: InitOptions;
   /** Seeds the initial weights. */
   seed?: number;
@@ -72,6 +78,12 @@ export interface Model {
 export function checkCommonOptions(o: CommonModelOptions, family: string): void {
   const where = `${family} options`;
   if (!NORMS.includes(o.norm)) throw new Error(`${where}: norm must be one of ${NORMS.join(', ')}, got ${JSON.stringify(o.norm)}`);
+  checkPositiveInt(o.groups, `${where}: groups`);
+  if (o.init?.scheme === 'fixup' && (family !== 'resnet' || o.norm !== 'none')) {
+    throw new Error(
+      `${where}: init 'fixup' is for residual networks without normalisation (family resnet, norm 'none'), got ${family} with norm ${JSON.stringify(o.norm)}`,
+    );
+  }
   if (!Array.isArray(o.inputShape) || o.inputShape.length !== 3 || o.inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
     throw new Error(`${where}: inputShape must be [height, width, channels] of positive integers, got ${JSON.stringify(o.inputShape)}`);
   }

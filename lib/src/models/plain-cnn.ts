@@ -6,6 +6,7 @@
  * starkest.
  */
 import * as L from './layers';
+import { isInnerNorm, NORM_POINT_PREFIX } from './norm';
 import { assembleModel, checkCommonOptions, checkPositiveInt, Model, newStore, PlainCnnOptions } from './model';
 
 export function plainCnn(options: Omit<PlainCnnOptions, 'family'> & { family?: 'plain-cnn' }): Model {
@@ -13,8 +14,9 @@ export function plainCnn(options: Omit<PlainCnnOptions, 'family'> & { family?: '
   checkCommonOptions(o, 'plain-cnn');
   if (!Number.isInteger(o.depth) || o.depth < 1) throw new Error(`plain-cnn options: depth must be a positive integer, got ${o.depth}`);
   checkPositiveInt(o.width, 'plain-cnn options: width');
-  const inner = o.norm === 'batch';
+  const inner = isInnerNorm(o.norm) ? o.norm : null;
   const bnOpts = { momentum: o.bnMomentum ?? 0.1, epsilon: o.bnEpsilon ?? 1e-5 };
+  const normOpts = { ...bnOpts, groups: o.groups };
   const store = newStore(o);
   const downAt = new Set([Math.floor(o.depth / 3), Math.floor((2 * o.depth) / 3)].filter((i) => i > 0));
 
@@ -28,7 +30,8 @@ export function plainCnn(options: Omit<PlainCnnOptions, 'family'> & { family?: '
     layers.push(
       L.conv2d(store, `${name}/conv`, { inChannels: channels, outChannels: width, kernel: 3, stride: down ? 2 : 1, bias: !inner }),
     );
-    layers.push(inner ? L.batchNormRelu(store, { bn: `${name}/bn`, relu: `${name}/relu` }, width, bnOpts) : L.relu(store, `${name}/relu`));
+    const names = { norm: `${name}/${inner ? NORM_POINT_PREFIX[inner] : ''}`, relu: `${name}/relu` };
+    layers.push(inner ? L.normLayer(store, inner, names, width, normOpts) : L.relu(store, names.relu));
     channels = width;
   }
   if (o.norm === 'final-only') layers.push(L.batchNorm(store, 'final/bn', channels, bnOpts));

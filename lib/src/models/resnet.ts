@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as ops from '../ops';
 import * as L from './layers';
+import { isInnerNorm, NORM_POINT_PREFIX } from './norm';
 import { assembleModel, checkCommonOptions, checkPositiveInt, Model, newStore, ResNetOptions } from './model';
 
 /** x[:, ::2, ::2, :] with the channels zero-padded to `outChannels`, split evenly on both sides. */
@@ -52,20 +53,31 @@ export function resnet(options: Omit<ResNetOptions, 'family'> & { family?: 'resn
   checkPositiveInt(o.width, 'resnet options: width');
   const blocksPerStage = (o.depth - 2) / 6;
   const width = o.width ?? 16;
-  const inner = o.norm === 'batch';
-  const bnOpts = { momentum: o.bnMomentum ?? 0.1, epsilon: o.bnEpsilon ?? 1e-5 };
+  const inner = isInnerNorm(o.norm) ? o.norm : null;
+  const fixup = o.init?.scheme === 'fixup';
+  const normOpts = { momentum: o.bnMomentum ?? 0.1, epsilon: o.bnEpsilon ?? 1e-5, groups: o.groups };
   const store = newStore(o);
+  // Fixup scales the first conv of each of the L residual branches by
+  // L^(−1/(2m−2)) with m = 2 convs per branch, and zeroes the last one, so
+  // that at init every block is the identity and the output's variance
+  // does not grow with depth.
+  const branchGain = fixup ? (3 * blocksPerStage) ** -0.5 : 1;
 
   /**
-   * conv → [BN] → ReLU, named conv<i>, bn<i>, relu<i>; without `reluName`
-   * conv → [BN] (the block's second conv adds the shortcut before its ReLU).
+   * conv → [norm] → ReLU, named conv<i>, bn<i> (ln<i>, gn<i>), relu<i>;
+   * without `reluName` conv → [norm] (the block's second conv adds the
+   * shortcut before its ReLU).
    */
-  const convUnit = (name: string, inC: number, outC: number, stride: number, reluName?: string): L.Layer[] => {
-    const layers = [L.conv2d(store, name, { inChannels: inC, outChannels: outC, kernel: 3, stride, bias: !inner })];
-    const bnName = name.replace(/conv(\d*)$/, 'bn$1');
-    if (inner && reluName) layers.push(L.batchNormRelu(store, { bn: bnName, relu: reluName }, outC, bnOpts));
-    else if (inner) layers.push(L.batchNorm(store, bnName, outC, bnOpts));
-    if (!inner && reluName) layers.push(L.relu(store, reluName));
+  const convUnit = (name: string, inC: number, outC: number, stride: number, reluName?: string, gain?: number): L.Layer[] => {
+    // Fixup's convs have no bias of their own: its scalar biases stand in.
+    const layers = [L.conv2d(store, name, { inChannels: inC, outChannels: outC, kernel: 3, stride, bias: !inner && !fixup, gain })];
+    if (inner) {
+      const normName = name.replace(/conv(\d*)$/, `${NORM_POINT_PREFIX[inner]}$1`);
+      layers.push(L.normLayer(store, inner, { norm: normName, relu: reluName }, outC, normOpts));
+    } else if (reluName) {
+      if (fixup) layers.push(L.scalarBias(store, `${name}/bias_after`));
+      layers.push(L.relu(store, reluName));
+    }
     return layers;
   };
 
@@ -78,22 +90,33 @@ export function resnet(options: Omit<ResNetOptions, 'family'> & { family?: 'resn
       const stride = s > 0 && b === 0 ? 2 : 1;
       const name = `stage${s + 1}/block${b}`;
       const inC = channels;
-      const branch = L.sequence(
-        ...convUnit(`${name}/conv1`, inC, outC, stride, `${name}/relu1`),
-        ...convUnit(`${name}/conv2`, outC, outC, 1),
-      );
+      // Fixup's block (its CIFAR code): x + b1a → conv1 → + b1b → ReLU →
+      // + b2a → conv2 → · scale + b2b, added to the shortcut of x + b1a.
+      const inputBias = fixup ? L.scalarBias(store, `${name}/bias1a`) : null;
+      const branch = fixup
+        ? L.sequence(
+            ...convUnit(`${name}/conv1`, inC, outC, stride, `${name}/relu1`, branchGain),
+            L.scalarBias(store, `${name}/bias2a`),
+            ...convUnit(`${name}/conv2`, outC, outC, 1, undefined, 0),
+            L.scalarScale(store, `${name}/scale`),
+            L.scalarBias(store, `${name}/bias2b`),
+          )
+        : L.sequence(...convUnit(`${name}/conv1`, inC, outC, stride, `${name}/relu1`), ...convUnit(`${name}/conv2`, outC, outC, 1));
       store.point(name, 'block');
       blocks.push((x, ctx) => {
-        const y = branch(x, ctx);
-        const shortcut = stride !== 1 || inC !== outC ? optionAShortcut(x as tf.Tensor4D, outC) : x;
+        const input = inputBias ? inputBias(x, ctx) : x;
+        const y = branch(input, ctx);
+        const shortcut = stride !== 1 || inC !== outC ? optionAShortcut(input as tf.Tensor4D, outC) : x;
         return L.tap(ctx, name, ops.relu(tf.add(y, shortcut)));
       });
       channels = outC;
     }
   }
   const head: L.Layer[] = [];
-  if (o.norm === 'final-only') head.push(L.batchNorm(store, 'final/bn', channels, bnOpts));
-  head.push(L.globalAvgPool(store, 'pool'), L.dense(store, 'logits', { inFeatures: channels, outFeatures: o.numClasses }));
+  if (o.norm === 'final-only') head.push(L.batchNorm(store, 'final/bn', channels, normOpts));
+  head.push(L.globalAvgPool(store, 'pool'));
+  if (fixup) head.push(L.scalarBias(store, 'logits/bias_before'));
+  head.push(L.dense(store, 'logits', { inFeatures: channels, outFeatures: o.numClasses, gain: fixup ? 0 : 1 }));
 
-  return assembleModel(o, `resnet${o.depth}-${o.norm}`, store, L.sequence(stem, ...blocks, ...head));
+  return assembleModel(o, `resnet${o.depth}-${fixup ? 'fixup' : o.norm}`, store, L.sequence(stem, ...blocks, ...head));
 }

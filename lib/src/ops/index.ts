@@ -17,6 +17,10 @@ import {
   nativeGlobalAvgPool,
   nativeRelu,
 } from './native';
+import { closedFormGroupNorm, GroupNormOptions, GroupNormParams, plainGroupNorm } from './group-norm';
+
+export { closedFormGroupNorm, plainGroupNorm } from './group-norm';
+export type { GroupNormOptions, GroupNormParams } from './group-norm';
 
 export interface BatchNormParams {
   gamma: tf.Variable;
@@ -127,6 +131,21 @@ export function updateMovingStats(p: BatchNormParams, mean: tf.Tensor, variance:
     p.movingMean.assign(tf.add(tf.mul(p.movingMean, 1 - momentum), tf.mul(mean, momentum)));
     p.movingVariance.assign(tf.add(tf.mul(p.movingVariance, 1 - momentum), tf.mul(unbiased, momentum)));
   });
+}
+
+/**
+ * Group norm (layer norm with one group), channels-last: the closed-form
+ * gradient on the native fast path, the plain formula elsewhere.
+ */
+export function groupNorm(x: tf.Tensor, p: GroupNormParams, opts: GroupNormOptions): tf.Tensor {
+  return closedFormGroupNormEnabled && fastFor(x, p.gamma, p.beta) ? closedFormGroupNorm(x, p, opts) : plainGroupNorm(x, p, opts);
+}
+
+let closedFormGroupNormEnabled = true;
+
+/** Allow (default) or forbid group norm's closed-form gradient, to time it against the plain formula (bench --plain-group-norm). */
+export function setClosedFormGroupNorm(enabled: boolean): void {
+  closedFormGroupNormEnabled = enabled;
 }
 
 export function relu(x: tf.Tensor): tf.Tensor {

@@ -54,7 +54,9 @@ export function checkSchedule(s: LrSchedule): void {
     if (!(p.at > 0 && p.at < 1)) throw new Error(`plateau schedule: at must be a fraction of training in (0, 1), got ${p.at}`);
     if (!(p.window > 0 && p.window <= p.at)) throw new Error(`plateau schedule: window must be in (0, at], got ${p.window}`);
     if (!(p.maxLossFall >= 0) || !(p.maxAccuracyRise >= 0) || !(p.significance >= 0))
-      throw new Error(`plateau schedule: maxLossFall, maxAccuracyRise and significance must be ≥ 0, got ${p.maxLossFall}, ${p.maxAccuracyRise} and ${p.significance}`);
+      throw new Error(
+        `plateau schedule: maxLossFall, maxAccuracyRise and significance must be ≥ 0, got ${p.maxLossFall}, ${p.maxAccuracyRise} and ${p.significance}`,
+      );
     if (!(Number.isInteger(p.minEvaluations) && p.minEvaluations >= 2))
       throw new Error(`plateau schedule: minEvaluations must be an integer ≥ 2, got ${p.minEvaluations}`);
     return;
