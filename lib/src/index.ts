@@ -44,7 +44,19 @@ export { Rng } from './util/rng';
 
 // ---------------------------------------------------------------- models
 // The three families, the norms they take and what charts call them, the loss, and the layer ops (bn.ops).
-export { buildModel, countForwardMacs, crossEntropy, mlp, NORM_LABEL, normLabel, NORMS, plainCnn, resnet } from './models';
+export {
+  buildModel,
+  countForwardMacs,
+  crossEntropy,
+  mlp,
+  NORM_LABEL,
+  NORMALISER_LABEL,
+  NORMALISERS,
+  normLabel,
+  NORMS,
+  plainCnn,
+  resnet,
+} from './models';
 export type {
   InitOptions,
   InitScheme,
@@ -52,6 +64,8 @@ export type {
   Model,
   ModelOptions,
   Norm,
+  Normaliser,
+  NormaliserLabel,
   NormLabel,
   PlainCnnOptions,
   PointInfo,

@@ -1,7 +1,7 @@
 // Fixture rows shared by the analysis tests.
 import { sweep } from '../../lib/src/analysis';
 import type { ConvergenceStatus } from '../../lib/src/analysis/convergence';
-import type { Norm } from '../../lib/src/models';
+import type { Normaliser } from '../../lib/src/models';
 
 /**
  * A sweep run's row with the given final accuracy; acc null = diverged (at
@@ -9,7 +9,7 @@ import type { Norm } from '../../lib/src/models';
  * it says how the run is to count: converged by default (`not converged`
  * for the tests of what an unconverged run does to a verdict).
  */
-export const sweepRowOf = (norm: Norm, learningRate: number, acc: number | null, seed = 1, convergence: 'converged' | 'not converged' = 'converged'): sweep.SweepRow => {
+export const sweepRowOf = (norm: Normaliser, learningRate: number, acc: number | null, seed = 1, convergence: 'converged' | 'not converged' = 'converged'): sweep.SweepRow => {
   const r = sweep.sweepRow(
     { norm, learningRate, seed },
     acc === null

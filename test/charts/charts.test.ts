@@ -211,6 +211,7 @@ describe('palette', () => {
       ['final-only', '#ff7f0e'],
       ['layer', '#2ca02c'],
       ['group', '#9467bd'],
+      ['fixup', '#8c564b'],
       ['batch', '#1f77b4'],
     ]);
     assert.deepEqual(Object.entries(normColors(['batch', 'none'])), [['batch', '#1f77b4'], ['none', '#d62728']]);

@@ -77,7 +77,7 @@ describe('grid expansion', () => {
       [{ ...small, base: 'imagenet' }, /base must be one of lr-sweep/],
       [{ ...small, extra: 1 }, /unknown field\(s\) extra/],
       [{ ...small, axes: [{ norm: ['batch'], learningRate: [0.1] }] }, /axes\[0\] has no axis seed/],
-      [{ ...small, axes: { norm: ['instance'], learningRate: [0.1], seed: [1] } }, /norm: "instance" is not one of batch, layer, group, none, final-only/],
+      [{ ...small, axes: { norm: ['instance'], learningRate: [0.1], seed: [1] } }, /norm: "instance" is not one of batch, layer, group, none, final-only, fixup/],
       [{ ...small, axes: { norm: ['batch'], learningRate: [], seed: [1] } }, /axis learningRate must be a non-empty list/],
       [{ ...small, axes: { norm: ['batch'], learningRate: [0.1, 0.1], seed: [1] } }, /repeats a value/],
       [{ ...small, axes: { norm: ['batch'], learningRate: [0.1], seed: { smoke: [1], quick: [1] } } }, /per-profile values need smoke, quick, paper \(and optionally long\)/],

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/src/backend';
-import { FIXUP_LABEL, mlp, NORM_LABEL, normGroups, plainCnn, resnet } from '../../lib/src/models';
+import { mlp, NORM_LABEL, NORMALISER_LABEL, normGroups, plainCnn, resnet } from '../../lib/src/models';
 import { setClosedFormGroupNorm } from '../../lib/src/ops';
 import { crossEntropy } from '../../lib/src/models/loss';
 import { assertClose } from '../ops/helpers';
@@ -93,7 +93,7 @@ describe('layer and group norm in resnet', () => {
   it('names the norms once: LN and GN', () => {
     assert.equal(NORM_LABEL.layer, 'LN');
     assert.equal(NORM_LABEL.group, 'GN');
-    assert.equal(FIXUP_LABEL, 'Fixup');
+    assert.equal(NORMALISER_LABEL.fixup, 'Fixup');
   });
 });
 

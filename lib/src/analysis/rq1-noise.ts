@@ -8,7 +8,7 @@ import { DataSpec, loadData } from '../experiments/data';
 import type { SweepBase } from '../experiments/sweep';
 import { record } from '../instrument/hooks';
 import { buildModel, Model, ModelOptions } from '../models';
-import { Norm, NORM_LABEL, NormLabel } from '../models/norm';
+import { Norm, NORM_LABEL, NormLabel, Normaliser, NormaliserLabel } from '../models/norm';
 import { Rng } from '../util/rng';
 import type { Rq1Norm } from './rq1';
 import type { SweepRow } from './sweep';
@@ -178,14 +178,14 @@ export function gradientNoiseAtInit(
 }
 
 /** C of a model at a batch size (the measurement's row at the batch size nearest to it). */
-export function varianceAt(noise: readonly NoiseRow[], norm: Norm, batchSize: number): number | null {
+export function varianceAt(noise: readonly NoiseRow[], norm: Normaliser, batchSize: number): number | null {
   const own = noise.filter((r) => r.norm === norm);
   if (!own.length) return null;
   return own.reduce((a, b) => (Math.abs(b.batchSize - batchSize) < Math.abs(a.batchSize - batchSize) ? b : a)).perExampleVariance;
 }
 
 export type NoiseScaleRow = {
-  model: NormLabel;
+  model: NormaliserLabel;
   learningRate: number;
   seed: number;
   /** α²/|B|·C at the run's learning rate and batch size, C measured at init. */

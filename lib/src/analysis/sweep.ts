@@ -7,7 +7,7 @@
  */
 import type { TrainSummary } from '../experiments/runs';
 import type { SweepPoint } from '../experiments/sweep';
-import { Norm, NORM_LABEL, NormLabel } from '../models/norm';
+import { Normaliser, NORMALISER_LABEL, NormaliserLabel } from '../models/norm';
 import type { LrSchedule } from '../train/schedule';
 import { ConvergenceRule, ConvergenceStatus, runConvergence, scheduleDrops } from './convergence';
 
@@ -22,10 +22,10 @@ export const DEFAULT_LEARNED_ABOVE = 0.2;
 // Rows
 
 /** One run as a tidy row (charts and the analyses take these). A type, not an interface, so it is a chart row. */
-export type SweepRow<N extends Norm = Norm> = {
+export type SweepRow<N extends Normaliser = Normaliser> = {
   norm: N;
   /** The norm's name in charts: 'BN', 'no BN', 'final-only BN'. */
-  model: NormLabel<N>;
+  model: NormaliserLabel<N>;
   learningRate: number;
   seed: number;
   diverged: boolean;
@@ -47,7 +47,7 @@ export type SweepRow<N extends Norm = Norm> = {
  * whether it converged, by `rule` and the drops of `schedule` (the base's);
  * without them, `convergence` is null: not judged.
  */
-export function sweepRow<N extends Norm>(
+export function sweepRow<N extends Normaliser>(
   p: SweepPoint<N>,
   result: Pick<TrainSummary, 'status' | 'final' | 'divergence'> & Partial<Pick<TrainSummary, 'epochs' | 'totalSteps'>>,
   opts: { schedule?: LrSchedule; rule?: ConvergenceRule } = {},
@@ -63,7 +63,7 @@ export function sweepRow<N extends Norm>(
       : null;
   return {
     norm: p.norm,
-    model: NORM_LABEL[p.norm] as NormLabel<N>,
+    model: NORMALISER_LABEL[p.norm] as NormaliserLabel<N>,
     learningRate: p.learningRate,
     seed: p.seed,
     diverged,
@@ -94,7 +94,7 @@ export function distinctRuns<R extends Pick<SweepRow, 'norm' | 'learningRate' | 
 // Per (norm, learning rate)
 
 /** Per (norm, learning rate), over its seeds. */
-export interface RatePoint<N extends Norm = Norm> {
+export interface RatePoint<N extends Normaliser = Normaliser> {
   norm: N;
   learningRate: number;
   runs: number;
@@ -116,7 +116,7 @@ export function isSettledPoint(p: Pick<RatePoint, 'unsettledRuns'>): boolean {
  * Groups runs by (norm, learning rate); a run listed twice (the same norm,
  * rate and seed, e.g. a sweep run that is also one of Fig. 1's) counts once.
  */
-export function ratePoints<N extends Norm>(rows: readonly SweepRow<N>[]): RatePoint<N>[] {
+export function ratePoints<N extends Normaliser>(rows: readonly SweepRow<N>[]): RatePoint<N>[] {
   const unique = new Map<string, SweepRow<N>>();
   for (const r of rows) unique.set(`${r.norm}\u0000${r.learningRate}\u0000${r.seed}`, r);
   const groups = new Map<string, SweepRow<N>[]>();
@@ -154,7 +154,7 @@ export function isCompleted(p: RatePoint): boolean {
 }
 
 /** The largest learning rate at which `norm` is stable; null if it is stable at none. */
-export function largestStableLearningRate<N extends Norm>(
+export function largestStableLearningRate<N extends Normaliser>(
   rows: readonly SweepRow<N>[],
   norm: N,
   learnedAbove = DEFAULT_LEARNED_ABOVE,
@@ -166,7 +166,7 @@ export function largestStableLearningRate<N extends Norm>(
 }
 
 /** The point with the highest mean test accuracy; a tie goes to the larger rate. */
-function mostAccurate<N extends Norm>(points: readonly RatePoint<N>[]): RatePoint<N> | null {
+function mostAccurate<N extends Normaliser>(points: readonly RatePoint<N>[]): RatePoint<N> | null {
   if (!points.length) return null;
   return points.reduce((best, p) =>
     p.meanTestAccuracy! > best.meanTestAccuracy! || (p.meanTestAccuracy === best.meanTestAccuracy && p.learningRate > best.learningRate)
@@ -176,7 +176,7 @@ function mostAccurate<N extends Norm>(points: readonly RatePoint<N>[]): RatePoin
 }
 
 /** Among the STABLE rates of `norm` (completed and learned), the most accurate (a tie goes to the larger rate); null if none is stable. */
-export function bestStableRate<N extends Norm>(
+export function bestStableRate<N extends Normaliser>(
   rows: readonly SweepRow<N>[],
   norm: N,
   learnedAbove = DEFAULT_LEARNED_ABOVE,
@@ -189,7 +189,7 @@ export function bestStableRate<N extends Norm>(
  * learned), the most accurate (a tie goes to the larger rate); null if every
  * rate had a diverged run.
  */
-export function bestCompletedRate<N extends Norm>(rows: readonly SweepRow<N>[], norm: N): RatePoint<N> | null {
+export function bestCompletedRate<N extends Normaliser>(rows: readonly SweepRow<N>[], norm: N): RatePoint<N> | null {
   return mostAccurate(ratePoints(rows).filter((p) => p.norm === norm && isCompleted(p)));
 }
 
@@ -232,7 +232,7 @@ export function convergenceTable(rows: readonly SweepRow[]): {
 }
 
 /** The runs at these (norm, rate) points that have not converged, in words: which seed, and how many more steps its trend suggests. */
-export function unconvergedText(rows: readonly SweepRow[], points: readonly { norm: Norm; learningRate: number }[]): string[] {
+export function unconvergedText(rows: readonly SweepRow[], points: readonly { norm: Normaliser; learningRate: number }[]): string[] {
   const out: string[] = [];
   for (const r of rows) {
     if (!points.some((p) => p.norm === r.norm && p.learningRate === r.learningRate)) continue;

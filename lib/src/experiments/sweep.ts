@@ -4,7 +4,7 @@
  * same config, and so the same key, when RQ4 asks for it: the store serves it
  * and nothing is trained twice.
  */
-import { Norm, NORM_LABEL } from '../models/norm';
+import { Normaliser, NORMALISER_LABEL } from '../models/norm';
 import type { LrSchedule } from '../train';
 import { plateauSchedule } from './convergence-rule';
 import type { DataSpec } from './data';
@@ -41,7 +41,8 @@ export function budgetEpochs(b: EpochBudget, learningRate: number): number {
 }
 
 /** One run of the sweep. */
-export interface SweepPoint<N extends Norm = Norm> {
+/** One run of the sweep; `norm` may be 'fixup' (no norm, Fixup's init: RQ6). */
+export interface SweepPoint<N extends Normaliser = Normaliser> {
   norm: N;
   learningRate: number;
   seed: number;
@@ -56,9 +57,12 @@ export interface SweepPoint<N extends Norm = Norm> {
  */
 export function sweepSpec(base: SweepBase, p: SweepPoint): TrainRunSpec {
   return {
-    label: `${NORM_LABEL[p.norm]}, lr ${p.learningRate}, seed ${p.seed}`,
+    label: `${NORMALISER_LABEL[p.norm]}, lr ${p.learningRate}, seed ${p.seed}`,
     data: base.data,
-    model: { ...base.model, norm: p.norm, seed: p.seed },
+    model:
+      p.norm === 'fixup'
+        ? { ...base.model, norm: 'none', init: { scheme: 'fixup', distribution: base.model.init.distribution }, seed: p.seed }
+        : { ...base.model, norm: p.norm, seed: p.seed },
     train: { ...base.train, epochs: budgetEpochs(base.budget, p.learningRate), learningRate: p.learningRate, seed: p.seed },
   };
 }

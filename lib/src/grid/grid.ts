@@ -27,7 +27,7 @@ import path from 'node:path';
 import { activeProfile, PROFILES, ProfileName } from '../experiments/profile';
 import { trainRunSpec, TrainRunSpec } from '../experiments/runs';
 import { lrSweepBase, SweepPoint, sweepSpec } from '../experiments/sweep';
-import { Norm, NORMS } from '../models/norm';
+import { Normaliser, NORMALISERS } from '../models/norm';
 import type { RunSpec } from '../store';
 
 export type AxisValue = number | string | boolean;
@@ -144,8 +144,8 @@ export function parseGrid(value: unknown, source = '(inline)'): GridDefinition {
     }
     if (p.norm !== undefined) {
       for (const n of valuesFor(p.norm as AxisValues, null))
-        if (!(NORMS as readonly AxisValue[]).includes(n))
-          throw new GridError(source, `${where}.norm: ${JSON.stringify(n)} is not one of ${NORMS.join(', ')}`);
+        if (!(NORMALISERS as readonly AxisValue[]).includes(n))
+          throw new GridError(source, `${where}.norm: ${JSON.stringify(n)} is not one of ${NORMALISERS.join(', ')}`);
     }
   });
   return { name, ...(description !== undefined ? { description } : {}), base: base as GridBaseName, axes: axes as GridDefinition['axes'] };
@@ -207,7 +207,7 @@ function specOf(source: string, profile: ProfileName, point: Record<string, Axis
     throw new GridError(source, `learningRate must be a positive number, got ${JSON.stringify(learningRate)}`);
   if (typeof seed !== 'number' || !Number.isInteger(seed))
     throw new GridError(source, `seed must be an integer, got ${JSON.stringify(seed)}`);
-  const spec = structuredClone(sweepSpec(base, { norm: norm as Norm, learningRate, seed }));
+  const spec = structuredClone(sweepSpec(base, { norm: norm as Normaliser, learningRate, seed }));
   const extra: string[] = [];
   for (const [axis, value] of Object.entries(rest)) {
     setPath(source, spec, axis, AXIS_PATHS[axis] ?? axis, value);

@@ -23,12 +23,22 @@ export const NORM_LABEL = {
 } as const satisfies Record<Norm, string>;
 export type NormLabel<N extends Norm = Norm> = (typeof NORM_LABEL)[N];
 
-/** How charts and tables name a resnet with norm 'none' and init 'fixup' (RQ6). */
-export const FIXUP_LABEL = 'Fixup';
+/**
+ * What a network normalises with, RQ6's axis: a norm, or 'fixup', no norm
+ * with Fixup's initialisation (Zhang et al., 2019: `norm: 'none'`,
+ * `init: {scheme: 'fixup'}`), the follow-up literature's answer to "can an
+ * init replace normalisation?".
+ */
+export type Normaliser = Norm | 'fixup';
+export const NORMALISERS: readonly Normaliser[] = [...NORMS, 'fixup'];
 
-/** The label of a norm; a string that is no norm (a fork's own) as it is. */
+/** NORM_LABEL, and Fixup. */
+export const NORMALISER_LABEL = { ...NORM_LABEL, fixup: 'Fixup' } as const satisfies Record<Normaliser, string>;
+export type NormaliserLabel<N extends Normaliser = Normaliser> = (typeof NORMALISER_LABEL)[N];
+
+/** The label of a norm or Fixup; a string that is neither (a fork's own) as it is. */
 export function normLabel(norm: string): string {
-  return (NORM_LABEL as Record<string, string>)[norm] ?? norm;
+  return (NORMALISER_LABEL as Record<string, string>)[norm] ?? norm;
 }
 
 /** The norms a model applies after every conv: each is a layer with γ and β per channel. */
