@@ -8,6 +8,7 @@ export * from './hooks';
 export * from './moments';
 export * from './gradients';
 export * from './step';
+export * from './landscape';
 export * from './curves';
 export * from './random-matrix';
 export * from './jacobian';

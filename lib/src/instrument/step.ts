@@ -24,7 +24,8 @@ export function logSpace(lo: number, hi: number, n: number): number[] {
 /** 1e-5 … 1, four per decade: the range of Fig. 3 and a decade more. */
 export const DEFAULT_STEP_SIZES: readonly number[] = logSpace(-5, 0, 21);
 
-interface Direction {
+/** A gradient direction at θ, with θ saved (shared with ./landscape). */
+export interface Direction {
   names: string[];
   vars: tf.Variable[];
   grads: tf.Tensor[];
@@ -32,12 +33,12 @@ interface Direction {
   loss: number;
 }
 
-function lossOn(model: Model, x: tf.Tensor, y: tf.Tensor2D): number {
+export function lossOn(model: Model, x: tf.Tensor, y: tf.Tensor2D): number {
   return tf.tidy(() => crossEntropy(y, model.apply(x, { training: true, updateMovingStats: false })).dataSync()[0]);
 }
 
 /** ∇L at θ over every trainable parameter, and θ itself, saved. */
-function gradientDirection(model: Model, x: tf.Tensor, y: tf.Tensor2D): Direction {
+export function gradientDirection(model: Model, x: tf.Tensor, y: tf.Tensor2D): Direction {
   const names = [...model.trainable.keys()];
   const vars = names.map((n) => model.trainable.get(n)!);
   return tf.tidy(() => {
@@ -55,7 +56,7 @@ function gradientDirection(model: Model, x: tf.Tensor, y: tf.Tensor2D): Directio
 }
 
 /** Sets θ − scale·g, runs `fn`, and always puts θ back. */
-function atStep<T>(d: Direction, scale: number, fn: () => T): T {
+export function atStep<T>(d: Direction, scale: number, fn: () => T): T {
   try {
     tf.tidy(() => d.vars.forEach((v, i) => v.assign(scale === 0 ? d.saved[i] : tf.sub(d.saved[i], tf.mul(d.grads[i], scale)))));
     return fn();
@@ -64,7 +65,7 @@ function atStep<T>(d: Direction, scale: number, fn: () => T): T {
   }
 }
 
-function disposeDirection(d: Direction): void {
+export function disposeDirection(d: Direction): void {
   tf.dispose([...d.grads, ...d.saved]);
 }
 
