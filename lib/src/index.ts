@@ -171,8 +171,8 @@ export { expandGrid, gridValues, readGrid, readGridFile, runProvenance, sweepPoi
 export type { Grid, GridDefinition, GridRun, ProvenanceRow } from './grid';
 
 // ---------------------------------------------------------------- analysis and findings
-// One namespace per research question (bn.rq1 … bn.rq5), the sweep's and convergence's analysis, the paper's numbers, verdicts and how numbers are written.
-export { convergence, rq1, rq2, rq3, rq4, rq5, sweep } from './analysis';
+// One namespace per research question (bn.rq1 … bn.rq6), the sweep's and convergence's analysis, the paper's numbers, verdicts and how numbers are written.
+export { convergence, rq1, rq2, rq3, rq4, rq5, rq6, sweep } from './analysis';
 export { currentNotebook, findingMarkdown, formatValue, PAPER, reportFinding, verdictOf, VERDICTS } from './findings';
 export type { Finding, PaperNumber, StepBudget, Verdict } from './findings';
 export { fmt, pct } from './util/format';

@@ -118,6 +118,29 @@ describe('grid expansion', () => {
     const epochsAt = (lr: number) => quick.runs.find((r) => r.point.learningRate === lr)!.spec.train.epochs;
     assert.deepEqual([0.1, 0.01, 0.003].map(epochsAt), [60, 190, 200]);
   });
+
+  it('RQ6\'s grid: five normalisers, BN one rate higher, group norm\'s groups on its runs only, and BN\'s and no BN\'s 0.1 runs are RQ1\'s', () => {
+    const g = readGrid('rq6-normalisers', 'quick');
+    assert.equal(g.runs.length, 5 + 4 * 4);
+    assert.deepEqual(gridValues(g, 'learningRate', { norm: 'batch' }), [10, 3, 1, 0.3, 0.1]);
+    assert.deepEqual(gridValues(g, 'groups'), [4]);
+    for (const r of g.runs) {
+      assert.equal(r.point.groups !== undefined, r.point.norm === 'group', `${r.spec.label}: groups only on group norm`);
+      if (r.point.norm === 'group') assert.equal((r.spec.model as { groups?: number }).groups, 4);
+      if (r.point.norm === 'fixup') assert.deepEqual([r.spec.model.norm, r.spec.model.init?.scheme], ['none', 'fixup']);
+    }
+    const rq1 = readGrid('rq1-lr-sweep', 'quick');
+    for (const norm of ['batch', 'none']) {
+      const key = (grid: typeof g) => grid.runs.find((r) => r.point.norm === norm && r.point.learningRate === 0.1 && r.point.seed === 1)!.runSpec.config;
+      assert.deepEqual(key(g), key(rq1), `${norm} at 0.1: the same run as RQ1's`);
+    }
+  });
+
+  it('refuses groups on a norm other than group norm, and groups that are not a positive integer', () => {
+    const base = { name: 'g', base: 'lr-sweep' as const };
+    assert.throws(() => expandGrid({ ...base, axes: { norm: ['batch'], groups: [4], learningRate: [0.1], seed: [1] } }, { profile: 'smoke' }), /groups is group norm's option/);
+    assert.throws(() => expandGrid({ ...base, axes: { norm: ['group'], groups: [0], learningRate: [0.1], seed: [1] } }, { profile: 'smoke' }), /groups must be a positive integer/);
+  });
 });
 
 describe('shards', () => {

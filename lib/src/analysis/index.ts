@@ -8,3 +8,4 @@ export * as rq2 from './rq2';
 export * as rq3 from './rq3';
 export * as rq4 from './rq4';
 export * as rq5 from './rq5';
+export * as rq6 from './rq6';

@@ -11,15 +11,7 @@
  */
 import type { Row } from '../charts/common';
 import type { SweepPoint } from '../experiments/sweep';
-import {
-  bestCompletedRate,
-  DEFAULT_LEARNED_ABOVE,
-  largestStableLearningRate,
-  ratePoints,
-  stepRange,
-  SweepRow,
-  unconvergedText,
-} from './sweep';
+import { DEFAULT_LEARNED_ABOVE, NormSummary as SweepNormSummary, normSummaries, normSummaryRows, readConvergence, SweepRow } from './sweep';
 
 export type Rq4Norm = 'none' | 'final-only' | 'batch';
 
@@ -53,37 +45,15 @@ export function sweepPoints(opts: {
 // ---------------------------------------------------------------------------
 // Per norm
 
-export interface NormSummary {
-  norm: Rq4Norm;
-  runs: number;
-  divergedRuns: number;
-  largestStableLearningRate: number | null;
-  bestLearningRate: number | null;
-  bestTestAccuracy: number | null;
-}
+/** Per norm: the largest stable rate, and the best rate (the sweep's, bn.sweep.normSummaries). */
+export type NormSummary = SweepNormSummary<Rq4Norm>;
 
-/**
- * Per norm: the largest stable rate, and the best rate — the most accurate
- * among the COMPLETED rates (bn.sweep.bestCompletedRate: it need not have
- * learned, so a model that learns nowhere still has an accuracy to compare).
- */
 export function summarize(
   rows: readonly SweepRow[],
   minAccuracy = DEFAULT_LEARNED_ABOVE,
   norms: readonly Rq4Norm[] = NORMS,
 ): NormSummary[] {
-  return norms.map((norm) => {
-    const points = ratePoints(rows).filter((p) => p.norm === norm);
-    const best = bestCompletedRate(rows, norm);
-    return {
-      norm,
-      runs: points.reduce((s, p) => s + p.runs, 0),
-      divergedRuns: points.reduce((s, p) => s + p.divergedRuns, 0),
-      largestStableLearningRate: largestStableLearningRate(rows, norm, minAccuracy),
-      bestLearningRate: best?.learningRate ?? null,
-      bestTestAccuracy: best?.meanTestAccuracy ?? null,
-    };
-  });
+  return normSummaries(rows as readonly SweepRow<Rq4Norm>[], norms, minAccuracy);
 }
 
 // ---------------------------------------------------------------------------
@@ -177,22 +147,7 @@ export function rq4Verdict(
 ): Rq4Verdict {
   const v = shareVerdict(summaries, rule, testCount);
   if (!rows) return v;
-  // What the verdict reads: each model's best rate (its accuracy) and every
-  // rate from its largest stable one up (stable there, unstable above).
-  const reads = summaries.flatMap((s) =>
-    rows
-      .filter(
-        (r) =>
-          r.norm === s.norm &&
-          (r.learningRate === s.bestLearningRate ||
-            (s.largestStableLearningRate !== null && r.learningRate >= s.largestStableLearningRate)),
-      )
-      .map((r) => ({ norm: r.norm, learningRate: r.learningRate })),
-  );
-  const readRows = rows.filter((r) => reads.some((p) => p.norm === r.norm && p.learningRate === r.learningRate));
-  const unconverged = unconvergedText(rows, reads);
-  const converged = readRows.length ? unconverged.length === 0 : null;
-  const steps = stepRange(readRows);
+  const { converged, steps, unconverged } = readConvergence(rows, summaries);
   if (!unconverged.length) return { ...v, converged, steps };
   return {
     ...v,
@@ -278,14 +233,8 @@ function shareVerdict(summaries: readonly NormSummary[], rule: Rq4Rule, testCoun
 // Chart rows (for bn.dotChart, ../charts/dot)
 
 /** Rows for the summary charts: one per norm, best accuracy and learning rates. */
-export function summaryRows(summaries: readonly NormSummary[]): Row[] {
-  return summaries.map((s) => ({
-    norm: s.norm,
-    bestTestAccuracy: s.bestTestAccuracy,
-    bestLearningRate: s.bestLearningRate,
-    largestStableLearningRate: s.largestStableLearningRate,
-  }));
-}
+/** Rows for the best-accuracy dot chart, one per norm (bn.sweep.normSummaryRows). */
+export const summaryRows: (summaries: readonly NormSummary[]) => Row[] = normSummaryRows;
 
 /**
  * Rows for the recovered-share chart: on the scale of BN's gain, no BN is 0

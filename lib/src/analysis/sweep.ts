@@ -5,6 +5,7 @@
  * 'final-only'. The runs themselves (SweepPoint, sweepSpec) are built in
  * ../experiments/sweep.
  */
+import type { Row } from '../charts/common';
 import type { TrainSummary } from '../experiments/runs';
 import type { SweepPoint } from '../experiments/sweep';
 import { Normaliser, NORMALISER_LABEL, NormaliserLabel } from '../models/norm';
@@ -193,6 +194,49 @@ export function bestCompletedRate<N extends Normaliser>(rows: readonly SweepRow<
   return mostAccurate(ratePoints(rows).filter((p) => p.norm === norm && isCompleted(p)));
 }
 
+export interface NormSummary<N extends Normaliser = Normaliser> {
+  norm: N;
+  runs: number;
+  divergedRuns: number;
+  largestStableLearningRate: number | null;
+  bestLearningRate: number | null;
+  bestTestAccuracy: number | null;
+}
+
+/**
+ * Per norm: the largest stable rate, and the best rate — the most accurate
+ * among the COMPLETED rates (bestCompletedRate: it need not have learned,
+ * so a model that learns nowhere still has an accuracy to compare).
+ */
+export function normSummaries<N extends Normaliser>(
+  rows: readonly SweepRow<N>[],
+  norms: readonly N[],
+  minAccuracy = DEFAULT_LEARNED_ABOVE,
+): NormSummary<N>[] {
+  return norms.map((norm) => {
+    const points = ratePoints(rows).filter((p) => p.norm === norm);
+    const best = bestCompletedRate(rows, norm);
+    return {
+      norm,
+      runs: points.reduce((s, p) => s + p.runs, 0),
+      divergedRuns: points.reduce((s, p) => s + p.divergedRuns, 0),
+      largestStableLearningRate: largestStableLearningRate(rows, norm, minAccuracy),
+      bestLearningRate: best?.learningRate ?? null,
+      bestTestAccuracy: best?.meanTestAccuracy ?? null,
+    };
+  });
+}
+
+/** Rows for a best-accuracy dot chart (bn.dotChart), one per norm. */
+export function normSummaryRows(summaries: readonly NormSummary[]): Row[] {
+  return summaries.map((s) => ({
+    norm: s.norm,
+    bestTestAccuracy: s.bestTestAccuracy,
+    bestLearningRate: s.bestLearningRate,
+    largestStableLearningRate: s.largestStableLearningRate,
+  }));
+}
+
 /** The fewest and most steps of some runs (rows without curves are left out); null when none has a count. */
 export function stepRange(rows: readonly Pick<SweepRow, 'steps'>[]): { min: number; max: number } | null {
   const steps = rows.map((r) => r.steps).filter((n): n is number => n !== null);
@@ -246,4 +290,28 @@ export function unconvergedText(rows: readonly SweepRow[], points: readonly { no
     out.push(`${r.model} at lr ${r.learningRate}, seed ${r.seed} (${more})`);
   }
   return out;
+}
+
+/**
+ * Whether the runs a per-norm verdict reads have converged: each summary's
+ * best rate (its accuracy) and every rate from its largest stable one up
+ * (stable there, unstable above). `converged` is null when no row is read.
+ */
+export function readConvergence(
+  rows: readonly SweepRow[],
+  summaries: readonly Pick<NormSummary, 'norm' | 'bestLearningRate' | 'largestStableLearningRate'>[],
+): { converged: boolean | null; steps: { min: number; max: number } | null; unconverged: string[] } {
+  const reads = summaries.flatMap((s) =>
+    rows
+      .filter(
+        (r) =>
+          r.norm === s.norm &&
+          (r.learningRate === s.bestLearningRate ||
+            (s.largestStableLearningRate !== null && r.learningRate >= s.largestStableLearningRate)),
+      )
+      .map((r) => ({ norm: r.norm, learningRate: r.learningRate })),
+  );
+  const readRows = rows.filter((r) => reads.some((p) => p.norm === r.norm && p.learningRate === r.learningRate));
+  const unconverged = unconvergedText(rows, reads);
+  return { converged: readRows.length ? unconverged.length === 0 : null, steps: stepRange(readRows), unconverged };
 }

@@ -40,12 +40,13 @@ export function budgetEpochs(b: EpochBudget, learningRate: number): number {
   return Math.min(b.maxEpochs, Math.max(b.epochs, grown));
 }
 
-/** One run of the sweep. */
 /** One run of the sweep; `norm` may be 'fixup' (no norm, Fixup's init: RQ6). */
 export interface SweepPoint<N extends Normaliser = Normaliser> {
   norm: N;
   learningRate: number;
   seed: number;
+  /** Group norm's groups (the model builder's default when absent); only a 'group' point may set it. */
+  groups?: number;
 }
 
 /**
@@ -56,13 +57,17 @@ export interface SweepPoint<N extends Normaliser = Normaliser> {
  * this is built.
  */
 export function sweepSpec(base: SweepBase, p: SweepPoint): TrainRunSpec {
+  // Set only where it means something, so that other points keep their keys.
+  if (p.groups !== undefined && p.norm !== 'group')
+    throw new Error(`sweepSpec: groups is group norm's option; the point's norm is '${p.norm}'`);
+  const groups = p.groups === undefined ? {} : { groups: p.groups };
   return {
-    label: `${NORMALISER_LABEL[p.norm]}, lr ${p.learningRate}, seed ${p.seed}`,
+    label: `${NORMALISER_LABEL[p.norm]}${p.groups === undefined ? '' : ` (${p.groups} groups)`}, lr ${p.learningRate}, seed ${p.seed}`,
     data: base.data,
     model:
       p.norm === 'fixup'
         ? { ...base.model, norm: 'none', init: { scheme: 'fixup', distribution: base.model.init.distribution }, seed: p.seed }
-        : { ...base.model, norm: p.norm, seed: p.seed },
+        : { ...base.model, norm: p.norm, ...groups, seed: p.seed },
     train: { ...base.train, epochs: budgetEpochs(base.budget, p.learningRate), learningRate: p.learningRate, seed: p.seed },
   };
 }

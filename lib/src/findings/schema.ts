@@ -18,7 +18,7 @@ export interface StepBudget {
 }
 
 export interface Finding {
-  /** 'RQ1' … 'RQ5' (or a fork's own label). */
+  /** 'RQ1' … 'RQ6' (or a fork's own label). */
   rq: string;
   /** The notebook's file name without .ipynb (filled in by reportFinding). */
   notebook: string;

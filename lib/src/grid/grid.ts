@@ -18,7 +18,7 @@
  * `axes` is one product of axes or a list of products, expanded in order;
  * within a product the last axis varies fastest (as itertools.product). An
  * axis's values are a list, or a list per profile. Axis names are the sweep
- * point's `norm`, `learningRate` and `seed`, the shorthands in AXIS_PATHS,
+ * point's `norm`, `learningRate`, `seed` and `groups` (group norm's only), the shorthands in AXIS_PATHS,
  * or a dotted path into the run spec (`train.epochs`, `model.init.scheme`)
  * that the base setting already has.
  */
@@ -202,12 +202,18 @@ function setPath(source: string, spec: TrainRunSpec, axis: string, dotted: strin
 /** The spec of one grid point: copy-on-write over the base's spec. */
 function specOf(source: string, profile: ProfileName, point: Record<string, AxisValue>): TrainRunSpec {
   const base = lrSweepBase(profile);
-  const { norm, learningRate, seed, ...rest } = point;
+  const { norm, learningRate, seed, groups, ...rest } = point;
+  if (groups !== undefined && !(typeof groups === 'number' && Number.isInteger(groups) && groups >= 1))
+    throw new GridError(source, `groups must be a positive integer, got ${JSON.stringify(groups)}`);
+  if (groups !== undefined && norm !== 'group')
+    throw new GridError(source, `groups is group norm's option; a point with norm ${JSON.stringify(norm)} cannot set it`);
   if (typeof learningRate !== 'number' || !(learningRate > 0))
     throw new GridError(source, `learningRate must be a positive number, got ${JSON.stringify(learningRate)}`);
   if (typeof seed !== 'number' || !Number.isInteger(seed))
     throw new GridError(source, `seed must be an integer, got ${JSON.stringify(seed)}`);
-  const spec = structuredClone(sweepSpec(base, { norm: norm as Normaliser, learningRate, seed }));
+  const spec = structuredClone(
+    sweepSpec(base, { norm: norm as Normaliser, learningRate, seed, ...(groups === undefined ? {} : { groups }) }),
+  );
   const extra: string[] = [];
   for (const [axis, value] of Object.entries(rest)) {
     setPath(source, spec, axis, AXIS_PATHS[axis] ?? axis, value);
