@@ -60,7 +60,8 @@ describe('layer and group norm in resnet', () => {
     const m = resnet({ depth: 8, width: 4, norm: 'group', groups: 2, inputShape, numClasses: 10, seed: 5 });
     const x = images(4, 2);
     const y = tf.oneHot(tf.tensor1d([1, 2, 3, 4], 'int32'), 10);
-    const grads = () => tf.variableGrads(() => crossEntropy(y as tf.Tensor2D, m.apply(x, { training: true })), [...m.trainable.values()]).grads;
+    const grads = () =>
+      tf.variableGrads(() => crossEntropy(y as tf.Tensor2D, m.apply(x, { training: true })), [...m.trainable.values()]).grads;
     const fast = grads();
     setClosedFormGroupNorm(false);
     const plain = grads();
@@ -82,8 +83,14 @@ describe('layer and group norm in resnet', () => {
   it('plain-cnn and mlp take the same norms', () => {
     const cnn = plainCnn({ depth: 3, width: 4, norm: 'group', groups: 2, inputShape, numClasses: 10 });
     const net = mlp({ depth: 2, width: 6, norm: 'layer', inputShape, numClasses: 10 });
-    assert.deepEqual(cnn.points.filter((p) => p.kind === 'bn').map((p) => p.name), ['layer1/gn', 'layer2/gn', 'layer3/gn']);
-    assert.deepEqual(net.points.filter((p) => p.kind === 'bn').map((p) => p.name), ['layer1/ln', 'layer2/ln']);
+    assert.deepEqual(
+      cnn.points.filter((p) => p.kind === 'bn').map((p) => p.name),
+      ['layer1/gn', 'layer2/gn', 'layer3/gn'],
+    );
+    assert.deepEqual(
+      net.points.filter((p) => p.kind === 'bn').map((p) => p.name),
+      ['layer1/ln', 'layer2/ln'],
+    );
     assert.deepEqual(net.apply(images(2), { training: true }).shape, [2, 10]);
     assert.deepEqual(cnn.apply(images(2), { training: true }).shape, [2, 10]);
     cnn.dispose();
@@ -98,17 +105,27 @@ describe('layer and group norm in resnet', () => {
 });
 
 describe('Fixup', () => {
-  const fixup = (seed = 1, depth = 14) => resnet({ depth, width: 4, norm: 'none', init: { scheme: 'fixup' }, inputShape, numClasses: 10, seed });
+  const fixup = (seed = 1, depth = 14) =>
+    resnet({ depth, width: 4, norm: 'none', init: { scheme: 'fixup' }, inputShape, numClasses: 10, seed });
 
   it('zeroes the last conv of every branch and the classifier, scales the first conv by L^(−1/2), with scalar biases and multipliers', () => {
     const m = fixup(1, 14); // 2 blocks per stage: L = 6 branches
-    const he = resnet({ depth: 14, width: 4, norm: 'none', init: { scheme: 'he', distribution: 'normal' }, inputShape, numClasses: 10, seed: 1 });
+    const he = resnet({
+      depth: 14,
+      width: 4,
+      norm: 'none',
+      init: { scheme: 'he', distribution: 'normal' },
+      inputShape,
+      numClasses: 10,
+      seed: 1,
+    });
     const std = (name: string, model = m) => tf.sqrt(tf.moments(model.trainable.get(name)!).variance).arraySync() as number;
     for (let s = 1; s <= 3; s++) {
       for (let b = 0; b < 2; b++) {
         assert.equal(tf.max(tf.abs(m.trainable.get(`stage${s}/block${b}/conv2/kernel`)!)).arraySync(), 0);
         assert.equal(m.trainable.get(`stage${s}/block${b}/scale`)!.arraySync(), 1);
-        for (const bias of ['bias1a', 'conv1/bias_after', 'bias2a', 'bias2b']) assert.equal(m.trainable.get(`stage${s}/block${b}/${bias}`)!.arraySync(), 0);
+        for (const bias of ['bias1a', 'conv1/bias_after', 'bias2a', 'bias2b'])
+          assert.equal(m.trainable.get(`stage${s}/block${b}/${bias}`)!.arraySync(), 0);
       }
     }
     assert.equal(tf.max(tf.abs(m.trainable.get('logits/kernel')!)).arraySync(), 0);
@@ -149,8 +166,67 @@ describe('Fixup', () => {
     m.dispose();
   });
 
+  it("a block is Fixup's formula, relu(x + scale·conv2(relu(conv1(x + b1a) + b1b) + b2a) + b2b), and the scalars' gradients match finite differences", () => {
+    const m = fixup(4, 8);
+    // Every parameter nonzero (the zero-initialised ones too), so that every term is tested.
+    let seed = 10;
+    for (const v of m.trainable.values()) v.assign(tf.randomNormal(v.shape, v.rank === 0 ? 0.5 : 0, 0.3, 'float32', seed++));
+    const x = images(2, 5);
+    const seen = new Map<string, tf.Tensor>();
+    m.apply(x, { training: true, tap: (name, t) => void seen.set(name, tf.keep(t.clone())) });
+    const p = (n: string) => m.trainable.get(`stage1/block0/${n}`)!;
+    const input = seen.get('stem/relu')! as tf.Tensor4D;
+    const conv = (t: tf.Tensor4D, n: string) => tf.conv2d(t, p(`${n}/kernel`) as tf.Tensor4D, 1, 'same');
+    const byHand = tf.relu(
+      tf.add(
+        input,
+        tf.add(
+          tf.mul(
+            conv(tf.add(tf.relu(tf.add(conv(tf.add(input, p('bias1a')), 'conv1'), p('conv1/bias_after'))), p('bias2a')), 'conv2'),
+            p('scale'),
+          ),
+          p('bias2b'),
+        ),
+      ),
+    );
+    assertClose(seen.get('stage1/block0')!, byHand, 1e-5, 'stage1/block0');
+    tf.dispose([...seen.values()]);
+
+    const y = tf.oneHot(tf.tensor1d([1, 7], 'int32'), 10) as tf.Tensor2D;
+    const loss = () => crossEntropy(y, m.apply(x, { training: true }));
+    const names = [
+      'stage1/block0/bias1a',
+      'stage1/block0/conv1/bias_after',
+      'stage1/block0/bias2a',
+      'stage1/block0/scale',
+      'stage1/block0/bias2b',
+      'logits/bias_before',
+    ];
+    const vars = names.map((n) => m.trainable.get(n)!);
+    const { grads } = tf.variableGrads(loss, vars);
+    const h = 1e-3;
+    for (const [i, v] of vars.entries()) {
+      const at = v.arraySync() as number;
+      v.assign(tf.scalar(at + h));
+      const up = loss().arraySync() as number;
+      v.assign(tf.scalar(at - h));
+      const down = loss().arraySync() as number;
+      v.assign(tf.scalar(at));
+      const fd = (up - down) / (2 * h);
+      const g = grads[v.name].arraySync() as number;
+      assert.ok(Math.abs(g - fd) <= 0.02 * Math.abs(fd) + 1e-3, `${names[i]}: autodiff ${g} vs finite difference ${fd}`);
+    }
+    m.dispose();
+  });
+
   it('is for residual networks without a norm: elsewhere it is refused, saying why', () => {
-    assert.throws(() => resnet({ depth: 8, norm: 'batch', init: { scheme: 'fixup' }, inputShape, numClasses: 10 }), /init 'fixup' is for residual networks without normalisation/);
-    assert.throws(() => plainCnn({ depth: 3, norm: 'none', init: { scheme: 'fixup' }, inputShape, numClasses: 10 }), /family resnet, norm 'none'/);
+    assert.throws(
+      () => resnet({ depth: 8, norm: 'batch', init: { scheme: 'fixup' }, inputShape, numClasses: 10 }),
+      /init 'fixup' is for residual networks without normalisation/,
+    );
+    assert.throws(
+      () => plainCnn({ depth: 3, norm: 'none', init: { scheme: 'fixup' }, inputShape, numClasses: 10 }),
+      /family resnet, norm 'none'/,
+    );
   });
 });
