@@ -25,7 +25,7 @@ const noisyFlat = (t: number) => 0.8 + (Math.round(t / 15) % 2 ? 0.015 : -0.015)
 
 describe('convergence rule', () => {
   it('a curve that has levelled off has converged, before the drop and at the end', () => {
-    const c = runConvergence(run(40, 30, levels, rises), { drops: [0.5] });
+    const c = runConvergence(run(40, 30, levels, rises), { drops: [{ at: 0.5 }] });
     assert.equal(c.status, 'converged');
     assert.equal(c.windows.length, 2);
     assert.ok(c.windows.every((w) => w.ok));
@@ -63,7 +63,7 @@ describe('convergence rule', () => {
     // Rising steadily until the drop at 50%, flat after it.
     const acc = (t: number) => (t <= 300 ? 0.1 + t / 600 : 0.6);
     const loss = (t: number) => (t <= 300 ? 2 - t / 300 : 1);
-    const c = runConvergence(run(40, 15, loss, acc), { drops: [0.5] });
+    const c = runConvergence(run(40, 15, loss, acc), { drops: [{ at: 0.5 }] });
     assert.equal(c.status, 'not converged');
     assert.equal(c.windows[0].ok, false);
     assert.equal(c.windows[1].ok, true);
@@ -71,7 +71,7 @@ describe('convergence rule', () => {
   });
 
   it('noise of a point or two around a plateau is not a rise; a flat loss at memorisation is not a fall', () => {
-    const c = runConvergence(run(40, 15, (t) => 0.01 * Math.exp(-t / 600), noisyFlat), { drops: [0.5] });
+    const c = runConvergence(run(40, 15, (t) => 0.01 * Math.exp(-t / 600), noisyFlat), { drops: [{ at: 0.5 }] });
     assert.equal(c.status, 'converged', c.reason);
   });
 

@@ -53,6 +53,29 @@ describe('plateau schedule: when it drops', () => {
     const falling = c.map((e) => ({ ...e, trainLoss: 2 - e.step / 400 }));
     assert.equal(plateauConverged(plateau, falling.slice(0, 40), 400, 200), false);
   });
+  it('keeps the stretch before the drop it was judged on when the run trains on past drop / at', () => {
+    // Rises steeply for 10 epochs, then flat: the drop after epoch 17 (the
+    // last 40% of 17 epochs, from 10.2 on, is flat). The loss keeps falling
+    // 0.1 nats every 10 epochs until epoch 70, then stays: the run trains on
+    // to 80 epochs, far past its plan of 34.
+    const c = curve((e) => (e < 10 ? 0.1 + 0.07 * e : 0.8), 90).map((e) => ({ ...e, trainLoss: 2 - Math.min(e.step, 700) / 1000 }));
+    assert.equal(plateauReached(plateau, c.slice(0, 17), 170), true);
+    assert.equal(plateauConverged(plateau, c.slice(0, 60), 600, 170), false, 'the loss still falls');
+    // At epoch 90 the last fifth (72–90) is flat; the stretch before the drop
+    // is still epochs 10.2–17, not a fifth of 90 (epochs −1–17, the steep start).
+    assert.equal(plateauConverged(plateau, c, 900, 170), true);
+    const drops = scheduleDrops(plateau, { totalSteps: 900, epochs: c.map((e) => ({ ...e, learningRate: e.step <= 170 ? 0.1 : 0.01 })) });
+    assert.deepEqual(drops, [{ at: 170 / 900, plannedSteps: 340 }]);
+    const judged = runConvergence({ status: 'completed', totalSteps: 900, epochs: c }, { drops });
+    assert.equal(judged.status, 'converged', judged.reason);
+    const before = judged.windows.find((w) => w.name.startsWith('before the drop'))!;
+    assert.deepEqual([before.from, before.to], [102, 170]);
+    // Judged on a fifth of the final 900 steps, the stretch reaches into the
+    // rise and the run could never pass, however long it trained.
+    const grown = runConvergence({ status: 'completed', totalSteps: 900, epochs: c }, { drops: [{ at: 170 / 900 }] });
+    assert.equal(grown.status, 'not converged');
+    assert.match(grown.reason, /before the drop at 19%: the test accuracy still rose/);
+  });
   it('rejects a malformed schedule with the field named', () => {
     assert.throws(() => checkSchedule({ ...plateau, at: 1.5 }), /at must be a fraction/);
     assert.throws(() => checkSchedule({ ...plateau, window: 0.7 }), /window must be in/);
@@ -85,7 +108,7 @@ describe('plateau schedule in the training loop', () => {
     for (const e of r.epochs.slice(drop)) assert.ok(Math.abs(e.learningRate - 0.005) < 1e-12, `lr ${e.learningRate}`);
     assert.ok(plateauReached(plateau, r.epochs.slice(0, drop), dropStep!), 'the trigger held at the drop');
     const drops = scheduleDrops(plateau, r);
-    assert.deepEqual(drops, [dropStep! / r.totalSteps]);
+    assert.deepEqual(drops, [{ at: dropStep! / r.totalSteps, plannedSteps: 2 * dropStep! }]);
     const c = runConvergence(r, { drops, rule: CONVERGENCE_RULE });
     assert.equal(c.status, 'converged', c.reason);
     assert.equal(c.windows.find((w) => w.name.startsWith('before the drop'))!.to, dropStep);

@@ -19,7 +19,9 @@
  *    test accuracy no longer rises, in the same sense: the paper drops the
  *    rate "when learning slows", and a drop that comes while the model is
  *    still climbing flattens the curve after it without the run having
- *    converged;
+ *    converged. The fifth is of the run as planned when the rate dropped
+ *    (RateDrop): a run that trains on past its plan keeps the stretch it was
+ *    judged on at the drop;
  *  - each such window holds at least `minEvaluations` epoch ends, or the run
  *    is too short to judge (not converged).
  *
@@ -36,7 +38,7 @@
  * change that (the paper: no network ever recovered).
  */
 import type { EpochRecord } from '../train/loop';
-import { firstDropStep, type LrSchedule } from '../train/schedule';
+import { firstDropStep, type LrSchedule, plannedStepsAtDrop } from '../train/schedule';
 import { accuracyIsFlat, type Curve, trend } from '../train/trend';
 import { CONVERGENCE_RULE, type ConvergenceRule } from '../experiments/convergence-rule';
 
@@ -102,28 +104,40 @@ export function moreStepsFromTrend(before: number, now: number, limit: number, w
 const pts = (x: number) => `${(100 * x).toFixed(1)} points`;
 
 /**
- * The learning-rate drops of a schedule, as fractions of training. A plateau
- * schedule's one drop depends on the run: give the run's epochs and steps.
+ * A drop of the learning rate: where it came, as a fraction of the run's
+ * steps, and the run's length as planned when it came (a fixed schedule
+ * plans the whole run; a plateau schedule's drop sits at `at` of the run it
+ * plans, see plannedStepsAtDrop). The rule's window before the drop is a
+ * fifth of that plan, so it does not grow when a run trains on past it.
+ */
+export interface RateDrop {
+  at: number;
+  /** Omitted: the run's own steps (a fixed schedule's drop). */
+  plannedSteps?: number;
+}
+
+/**
+ * The learning-rate drops of a schedule. A plateau schedule's one drop
+ * depends on the run: give the run's epochs and steps.
  */
 export function scheduleDrops(
   schedule: LrSchedule | undefined,
   run?: { totalSteps: number; epochs: readonly { step: number; learningRate: number }[] },
-): number[] {
+): RateDrop[] {
   if (schedule?.kind === 'plateau') {
     const d = run ? firstDropStep(run.epochs) : null;
-    return d !== null && run!.totalSteps > 0 ? [d / run!.totalSteps] : [];
+    return d !== null && run!.totalSteps > 0 ? [{ at: d / run!.totalSteps, plannedSteps: plannedStepsAtDrop(schedule, d) }] : [];
   }
-  return schedule?.kind === 'step' ? [...schedule.at].sort((a, b) => a - b) : [];
+  return schedule?.kind === 'step' ? [...schedule.at].sort((a, b) => a - b).map((at) => ({ at })) : [];
 }
 
 /**
- * Judges one run by the rule. `drops` are the schedule's drop points as
- * fractions of training (scheduleDrops(spec.train.schedule)); `planned` is
- * the run's planned number of steps (a completed run's totalSteps).
+ * Judges one run by the rule. `drops` are the schedule's drops of the rate
+ * (scheduleDrops(spec.train.schedule, run)).
  */
 export function runConvergence(
   run: { status: 'completed' | 'diverged'; totalSteps: number; epochs: Curve; divergence?: { step: number } | null },
-  opts: { drops?: readonly number[]; rule?: ConvergenceRule } = {},
+  opts: { drops?: readonly RateDrop[]; rule?: ConvergenceRule } = {},
 ): RunConvergence {
   const rule = opts.rule ?? CONVERGENCE_RULE;
   const T = run.totalSteps;
@@ -132,7 +146,7 @@ export function runConvergence(
   }
   const W = rule.window * T;
   const windows: WindowCheck[] = [];
-  const judge = (name: string, end: number, withLoss: boolean) => {
+  const judge = (name: string, end: number, W: number, withLoss: boolean) => {
     const from = end - W;
     const now = trend(run.epochs, from, end);
     const prev = trend(run.epochs, from - W, from);
@@ -174,8 +188,8 @@ export function runConvergence(
       moreSteps: ok ? null : moreSteps,
     });
   };
-  for (const d of opts.drops ?? []) judge(`before the drop at ${Math.round(100 * d)}%`, d * T, false);
-  judge('over the last fifth', T, true);
+  for (const d of opts.drops ?? []) judge(`before the drop at ${Math.round(100 * d.at)}%`, d.at * T, rule.window * (d.plannedSteps ?? T), false);
+  judge('over the last fifth', T, W, true);
   const failed = windows.filter((w) => !w.ok);
   if (!failed.length) {
     const end = windows[windows.length - 1];

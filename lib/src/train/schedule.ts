@@ -15,7 +15,7 @@ import { accuracyIsFlat, Curve, trend, windowPasses } from './trend';
  * of the steps so far). After the drop the run trains to at least drop / at,
  * then stops at the first epoch end at which the whole rule holds: the last
  * fifth flat in loss and accuracy, and the stretch before the drop (a fifth
- * of the run so far) still flat. The run's `epochs` is a cap: at `at` of it
+ * of the run as planned at the drop, drop / at) still flat. The run's `epochs` is a cap: at `at` of it
  * the rate drops whether or not learning has slowed, and at the cap the run
  * ends whether or not it has converged (and the rule will say so). The
  * rule's fields are copied into the schedule so that a run's spec, and so
@@ -87,21 +87,37 @@ export function learningRateAt(base: number, schedule: LrSchedule, progress: num
  * minEvaluations epoch ends in it.
  */
 export function plateauReached(s: PlateauSchedule, curve: Curve, step: number): boolean {
-  const from = step - (s.window / s.at) * step;
+  const from = step - s.window * plannedStepsAtDrop(s, step);
   const t = trend(curve, from, step);
   return t.n >= s.minEvaluations && Number.isFinite(t.accuracyRise) && accuracyIsFlat(t.accuracyRise, t.accuracyRiseError, s);
+}
+
+/**
+ * The run's planned length when a plateau schedule dropped its rate after
+ * `dropStep`: the drop sits at `at` of the run. The stretch the rule judges
+ * before the drop is a fifth of this, whatever length the run then reaches:
+ * the stretch plateauReached found flat. (Were it a fifth of the run's final
+ * length, a run that needs longer after its drop would have that stretch
+ * reach back into its steep start, and more training could never make it
+ * pass.) A drop at a fixed fraction plans the whole run, the same thing.
+ */
+export function plannedStepsAtDrop(s: Pick<PlateauSchedule, 'at'>, dropStep: number): number {
+  return dropStep / s.at;
 }
 
 /**
  * Whether a plateau-scheduled run, which dropped its rate after `dropStep`,
  * has converged by the rule at an epoch end `step` steps in (and so stops):
  * at least dropStep / at steps in, the last fifth passes (loss and
- * accuracy), and so does the fifth before the drop.
+ * accuracy), and so does the stretch before the drop (a fifth of the run as
+ * planned at the drop: plannedStepsAtDrop).
  */
 export function plateauConverged(s: PlateauSchedule, curve: Curve, step: number, dropStep: number): boolean {
-  if (step < Math.round(dropStep / s.at)) return false;
+  const planned = plannedStepsAtDrop(s, dropStep);
+  if (step < Math.round(planned)) return false;
   const w = s.window * step;
-  return windowPasses(trend(curve, step - w, step), s, true) && windowPasses(trend(curve, dropStep - w, dropStep), s, false);
+  const before = s.window * planned;
+  return windowPasses(trend(curve, step - w, step), s, true) && windowPasses(trend(curve, dropStep - before, dropStep), s, false);
 }
 
 /** The step after which a run's rate first fell below its first epoch's (its first drop), from its epoch curve; null if it never did. */
