@@ -237,7 +237,7 @@ describe('rq1 Fig. 1 curves', () => {
   it('settingText says what our setting is and what the paper\'s was', () => {
     assert.equal(
       rq1.settingText(lrSweepBase('quick')),
-      'Ours: ResNet-14 (width 8) on 2,000 training / 1,000 test fashion-mnist images downsampled 2×, at most 90 epochs at lr ≥ 0.1, growing as (0.1/lr)^0.5 up to 200, the rate dropped 10× when learning slows and the run stopped once it converged (both by the convergence rule) at batch 128, sweep on seed 1, Fig. 1 configurations over seeds 1, 2. Paper: ResNet-110 on CIFAR-10, trained to convergence, 5 runs.',
+      'Ours: ResNet-14 (width 8) on 2,000 training / 1,000 test fashion-mnist images downsampled 2×, at most 60 epochs at lr ≥ 0.1, growing as (0.1/lr)^0.5 up to 200, the rate dropped 10× when learning slows and the run stopped once it converged (both by the convergence rule) at batch 128, sweep on seed 1, Fig. 1 configurations over seeds 1, 2. Paper: ResNet-110 on CIFAR-10, trained to convergence, 5 runs.',
     );
     assert.match(rq1.settingText(lrSweepBase('paper')), /ResNet-110 \(width 16\) on all cifar10 images, 160 epochs at lr ≥ 0.1, growing as \(0.1\/lr\)\^0.5 up to 640 at batch 128 with augmentation/);
     assert.match(rq1.settingText(lrSweepBase('paper'), [1, 2, 3, 4, 5]), /sweep on seeds 1, 2, 3, 4, 5, Fig\. 1 configurations over seeds 1, 2, 3, 4, 5\./);

@@ -93,15 +93,12 @@ export function lrSweepBase(profile: ProfileName = activeProfile()): SweepBase {
       // (at 0.1, growing as (0.1/lr)^0.5 to 100 at 0.003), 4 of the 6 no-BN
       // runs were still rising before the drop while BN's had long stopped;
       // so the rate drops when learning slows, by the rule's own test
-      // (a plateau schedule), and the budget is a cap: 90 epochs at 0.1, so
-      // that a run whose loss still falls after its drop has room (in the
-      // report at 4f6472f one no-BN run reached a cap of 60 with its loss
-      // still falling 0.067 nats a fifth).
+      // (a plateau schedule), and the budget is a cap twice that long.
       return {
         data: { dataset: 'fashion-mnist', trainSize: 2000, testSize: 1000, seed: 1, downsample: 2 },
         model: { family: 'resnet', depth: 14, width: 8, init: xavier },
         train: { batchSize: 128, augment: false, ...sgd, schedule: plateauSchedule({ factor: 0.1, at: 0.5 }) },
-        budget: { epochs: 90, atRate: 0.1, growth: 0.5, maxEpochs: 200 },
+        budget: { epochs: 60, atRate: 0.1, growth: 0.5, maxEpochs: 200 },
         seeds: [1, 2],
       };
     case 'long':
