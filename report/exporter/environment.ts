@@ -14,7 +14,7 @@
  *     "profile": "quick",
  *     "backend": "tensorflow", "libtensorflow": "2.21.0",
  *     "node": "v20.20.2",
- *     "cores": 2, "cpu": "AMD EPYC 7B13", "os": "Linux 6.1 x64", "memory": "7.8 GiB",
+ *     "cores": 2, "cpu": "AMD EPYC 7B13, AVX2", "os": "Linux 6.1 x64", "memory": "7.8 GiB",
  *     "seeds": [1, 2]                      (or "1, 2", or { "<notebook>": [1, 2] }),
  *     "versions": { "tslab": "1.0.22" },   (over what node_modules says)
  *     "command": "npm run report",
@@ -25,6 +25,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { cpuVectorExtension } from '../../lib/src/util/cpu';
 import { parseJsonTolerant, type Notebook } from './notebook';
 
 export interface EnvironmentFile {
@@ -193,7 +194,9 @@ export function collectEnvironment(opts: {
 
   const cpus = os.cpus();
   const cores = file.cores ?? cpus.length;
-  const cpu = file.cpu ?? cpus[0]?.model?.trim();
+  // The vector extension decides which oneDNN kernels ran, and so the last bits of every trained number (lib/src/util/cpu).
+  const vector = cpuVectorExtension();
+  const cpu = file.cpu ?? [cpus[0]?.model?.trim(), vector].filter(Boolean).join(', ');
   const osText = file.os ?? `${os.type()} ${os.release()} ${os.arch()}`;
   const memory = file.memory ?? `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`;
   const machine = typeof file.machine === 'string' ? file.machine : `${cores} core${Number(cores) === 1 ? '' : 's'}${cpu ? ` (${cpu})` : ''}, ${memory} RAM, ${osText}`;

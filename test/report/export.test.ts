@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { DomUtils, parseDocument } from 'htmlparser2';
 import { exportReport, type ExportResult } from '../../report/export';
 import { readNotebook } from '../../report/exporter/notebook';
+import { cpuVectorExtension } from '../../lib/src/util/cpu';
 
 const root = path.resolve(__dirname, '../..');
 const fixtures = path.join(root, 'test', 'fixtures', 'report');
@@ -294,6 +295,8 @@ describe('report export', () => {
     assert.ok(row('Packages').includes(`@tensorflow/tfjs-core@${tfjs}`));
     assert.match(row('Packages'), /tslab@\d/);
     assert.match(row('Machine'), new RegExp(`^${os.cpus().length} cores?`));
+    const vector = cpuVectorExtension();
+    if (vector) assert.ok(row('Machine').includes(`, ${vector})`), `the machine line names the vector extension: ${row('Machine')}`);
     assert.match(row('Seeds'), /parameters cell/);
     assert.ok(byTag(repro, 'a').some((a) => attr(a, 'href') === 'rq1-fixture.html#cell-4'), 'seeds do not link the parameters cell');
     const runs = byTag(byClass(repro, 'runs')[0], 'tr').map((r) => byTag(r, 'td').map(text));

@@ -6,6 +6,7 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/src/backend';
 import { canonicalJson, codeVersion, RunStore } from '../../lib/src/store';
+import { cpuVectorExtension } from '../../lib/src/util/cpu';
 
 before(async () => {
   await initBackend({ quiet: true });
@@ -54,6 +55,7 @@ describe('RunStore', () => {
     const onDisk = JSON.parse(fs.readFileSync(file, 'utf8'));
     assert.deepEqual(onDisk.config, { lr: 0.1 });
     assert.equal(onDisk.environment.backend, tf.getBackend());
+    assert.equal(onDisk.environment.vectorExtension, cpuVectorExtension(), 'the record names the CPU vector extension that computed it');
     assert.equal(onDisk.codeVersion, codeVersion());
     assert.match(fs.readFileSync(file, 'utf8'), /\n  "config": \{\n/, 'pretty-printed, so it diffs line by line');
     // A changed config trains only what changed.

@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { activeBackend } from '../backend';
+import { cpuVectorExtension } from '../util/cpu';
 
 export interface RunSpec {
   /** What sort of run: 'train', 'probe', 'moments', … (a folder of the store). */
@@ -58,6 +59,12 @@ export interface RunEnvironment {
   node: string;
   platform: string;
   cpus: number;
+  /**
+   * The CPU's widest vector extension ('AVX-512', 'AVX2', …): TensorFlow's
+   * kernels round differently by it, so a run's curves are reproduced bit for
+   * bit only on a CPU with the same one (util/cpu). Absent in older records.
+   */
+  vectorExtension?: string | null;
   hostname: string;
   /** Set when the run was computed by a Slurm or Kubernetes job. */
   scheduler?: SchedulerInfo;
@@ -163,6 +170,7 @@ export function runEnvironment(): RunEnvironment {
     node: process.versions.node,
     platform: `${os.platform()}-${os.arch()}`,
     cpus: os.cpus().length,
+    vectorExtension: cpuVectorExtension(),
     hostname: os.hostname(),
     ...(scheduler ? { scheduler } : {}),
   };
