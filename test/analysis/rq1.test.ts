@@ -206,10 +206,16 @@ describe('rq1 Fig. 1 curves', () => {
     assert.ok(rows.every((r) => r.config === 'BN, lr 0.1' && r.seed === 1));
   });
 
-  it('at most maxPoints train rows, always with the last step; a diverged run ends short of 100%', () => {
-    const rows = rq1.accuracyCurveRows(result, { config: 'c', seed: 1 }, { window: 1, maxPoints: 2, planned: 12 });
+  it('train rows on a grid of maxPoints over the planned steps, always with the last step; a run that stopped early ends short of 100%', () => {
+    const rows = rq1.accuracyCurveRows(result, { config: 'c', seed: 1 }, { window: 1, maxPoints: 4, planned: 12 });
     const train = rows.filter((r) => r.split === 'train');
     assert.deepEqual(train.map((r) => r.progress), [25, 50]);
+    // Two seeds that stopped at different steps (8 and 11 of 12 planned) share
+    // the grid's x, so a mean over seeds pairs like with like; each ends at its own last step.
+    const run = (n: number) => ({ totalSteps: n, epochs: [], steps: Array.from({ length: n }, (_, i) => ({ step: i + 1, epoch: 1, learningRate: 0.1, loss: 1, accuracy: 0.5 })) });
+    const xs = (n: number) => rq1.accuracyCurveRows(run(n), { config: 'c', seed: n }, { window: 1, maxPoints: 4, planned: 12 }).map((r) => r.progress);
+    assert.deepEqual(xs(8), [25, 50, 200 / 3]);
+    assert.deepEqual(xs(11), [25, 50, 75, 275 / 3]);
     assert.deepEqual(rq1.accuracyCurveRows({ ...result, totalSteps: 0, steps: [], epochs: [] }, { config: 'c', seed: 1 }), []);
   });
 

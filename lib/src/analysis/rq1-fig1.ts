@@ -24,10 +24,14 @@ export type AccuracyCurveRow = {
 /**
  * Train and test accuracy against % of training, as rows. Train: the
  * mini-batch accuracy (training mode) averaged over a trailing window of
- * recorded steps (default a fifteenth of the run), at most `maxPoints` rows;
+ * recorded steps (default a fifteenth of the run), on a grid of at most
+ * `maxPoints` points over the *planned* steps, plus the run's last step;
  * test: the test accuracy at each epoch's end. `planned` is the run's
- * planned number of steps (a diverged run's curve then ends where it
- * stopped, not at 100%). Every row carries `labels`.
+ * planned number of steps (a diverged run's curve, or a run stopped once it
+ * converged, then ends where it stopped, not at 100%). The grid is the
+ * planned run's, not this run's, so that seeds which stopped at different
+ * steps still have their points at the same x and a chart's mean over
+ * seeds averages like with like. Every row carries `labels`.
  */
 export function accuracyCurveRows<L extends ConfigLabels>(
   result: Pick<TrainSummary, 'steps' | 'epochs' | 'totalSteps'>,
@@ -38,14 +42,15 @@ export function accuracyCurveRows<L extends ConfigLabels>(
   if (!(planned > 0)) return [];
   const steps = result.steps.filter((s) => Number.isFinite(s.accuracy));
   const window = Math.max(1, opts.window ?? Math.round(steps.length / 15));
-  const stride = Math.max(1, Math.ceil(steps.length / (opts.maxPoints ?? 60)));
+  const stride = Math.max(1, Math.ceil(planned / (opts.maxPoints ?? 60)));
   const rows: (AccuracyCurveRow & L)[] = [];
   let sum = 0;
   for (let i = 0; i < steps.length; i++) {
     sum += steps[i].accuracy;
     if (i >= window) sum -= steps[i - window].accuracy;
     const last = i === steps.length - 1;
-    if ((i + 1) % stride === 0 || last) {
+    const onGrid = Math.floor(steps[i].step / stride) > Math.floor((i > 0 ? steps[i - 1].step : 0) / stride);
+    if (onGrid || last) {
       rows.push({ ...labels, split: 'train', progress: (100 * steps[i].step) / planned, accuracy: sum / Math.min(i + 1, window) });
     }
   }
