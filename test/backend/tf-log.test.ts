@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { preferOneDnn } from '../../lib/src/backend';
 import { filterTfLog, tfLogChoice } from '../../lib/src/backend/tf-log';
 
 const root = path.resolve(__dirname, '../..');
@@ -57,8 +58,10 @@ function loadIn(env: Record<string, string>): { name?: string; error?: string; s
   return { ...JSON.parse(r.stdout.trim().split('\n').pop()!), stderr: r.stderr };
 }
 
-// TF 2.21 turns oneDNN on, and says so as it loads, on CPUs with these features (tensorflow/core/util/port.cc).
-const oneDnnCpu = /\b(avx512_vnni|avx512_bf16|avx_vnni|amx_tile|amx_int8|amx_bf16)\b/.test(fs.existsSync('/proc/cpuinfo') ? fs.readFileSync('/proc/cpuinfo', 'utf8') : '');
+// TF 2.21 turns oneDNN on, and says so as it loads, when bnlab asks for it
+// (TF_ENABLE_ONEDNN_OPTS=1 unless the user set it: backend/preferOneDnn);
+// a user's TF_ENABLE_ONEDNN_OPTS=0 keeps it off.
+const oneDnnOn = !['0', 'false'].includes((process.env.TF_ENABLE_ONEDNN_OPTS ?? '').trim().toLowerCase());
 const addonBuilt = fs.existsSync(path.join(root, 'lib', 'native', 'build', 'stderr_redirect.node'));
 
 describe("the native backend's start-up log", () => {
@@ -68,7 +71,7 @@ describe("the native backend's start-up log", () => {
     assert.equal(quiet.name, 'tensorflow');
     if (!addonBuilt && !process.env.BNLAB_REQUIRE_NATIVE) return t.skip('lib/native/build/stderr_redirect.node is not built (npm run setup)');
     assert.doesNotMatch(quiet.stderr, /oneDNN|cpu_feature_guard|absl::InitializeLog/, quiet.stderr);
-    if (!oneDnnCpu) return t.skip('this CPU has none of the features for which TF turns oneDNN on');
+    if (!oneDnnOn) return t.skip('TF_ENABLE_ONEDNN_OPTS=0: oneDNN is off');
     const own = loadIn({ BNLAB_TF_LOG: '1' });
     assert.equal(own.name, 'tensorflow');
     assert.match(own.stderr, /port\.cc:\d+\] oneDNN custom operations are on/);
@@ -79,5 +82,16 @@ describe("the native backend's start-up log", () => {
 
   it('fails on a BNLAB_TF_LOG it does not know, instead of falling back to wasm', () => {
     assert.match(String(loadIn({ BNLAB_TF_LOG: 'loud' }).error), /BNLAB_TF_LOG=loud is not a choice bnlab knows/);
+  });
+});
+
+describe('oneDNN', () => {
+  it("is asked for unless the user set TF_ENABLE_ONEDNN_OPTS (TF runs Eigen's kernels on CPUs without AVX-512 VNNI otherwise)", () => {
+    const env = (v?: string): NodeJS.ProcessEnv => (v === undefined ? {} : { TF_ENABLE_ONEDNN_OPTS: v });
+    for (const [given, then] of [[undefined, '1'], ['', '1'], ['0', '0'], ['1', '1'], ['false', 'false']] as const) {
+      const e = env(given);
+      preferOneDnn(e);
+      assert.equal(e.TF_ENABLE_ONEDNN_OPTS, then, `given ${given}`);
+    }
   });
 });

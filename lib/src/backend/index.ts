@@ -52,7 +52,21 @@ function nativeAddonPath(): string | null {
   }
 }
 
+/**
+ * TensorFlow 2.21 runs its oneDNN kernels by default only on CPUs with
+ * AVX-512 VNNI or BF16, AVX-VNNI or AMX (tensorflow/core/util/port.cc); on
+ * the others, an AVX2 machine say, it runs Eigen's, and a ResNet-20 step
+ * took 1.8 to 2 times as long (`TF_ENABLE_ONEDNN_OPTS=0 npm run bench`
+ * against `=1`). bnlab's fused fast paths are oneDNN kernels too. So it asks
+ * for oneDNN unless the user set TF_ENABLE_ONEDNN_OPTS (0 keeps Eigen's).
+ * TF reads it as its library loads.
+ */
+export function preferOneDnn(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.TF_ENABLE_ONEDNN_OPTS === undefined || env.TF_ENABLE_ONEDNN_OPTS.trim() === '') env.TF_ENABLE_ONEDNN_OPTS = '1';
+}
+
 function loadNative(): string {
+  preferOneDnn();
   // Opening the addon loads the TensorFlow library, which logs as it loads:
   // open it under withTfLog (./tf-log), then tfjs-node finds it already open.
   const addon = nativeAddonPath();
