@@ -146,10 +146,11 @@ export function runConvergence(
   }
   const W = rule.window * T;
   const windows: WindowCheck[] = [];
-  const judge = (name: string, end: number, W: number, withLoss: boolean) => {
-    const from = end - W;
+  // `width`: the window's steps (a fifth of the run, or of its plan at a drop).
+  const judge = (name: string, end: number, width: number, withLoss: boolean) => {
+    const from = end - width;
     const now = trend(run.epochs, from, end);
-    const prev = trend(run.epochs, from - W, from);
+    const prev = trend(run.epochs, from - width, from);
     const evaluations = now.n;
     const why: string[] = [];
     let moreSteps: number | null = 0;
@@ -165,13 +166,13 @@ export function runConvergence(
     } else {
       if (withLoss && now.lossFall > rule.maxLossFall) {
         why.push(`the training loss still fell ${now.lossFall.toFixed(3)} nats (limit ${rule.maxLossFall})`);
-        add(moreStepsFromTrend(prev.lossFall, now.lossFall, rule.maxLossFall, W));
+        add(moreStepsFromTrend(prev.lossFall, now.lossFall, rule.maxLossFall, width));
       }
       if (!accuracyIsFlat(now.accuracyRise, now.accuracyRiseError, rule)) {
         why.push(
           `the test accuracy still rose ${pts(now.accuracyRise)} ± ${pts(now.accuracyRiseError)} (flat: ≤ ${pts(rule.maxAccuracyRise)} or < ${rule.significance} standard errors)`,
         );
-        add(moreStepsFromTrend(prev.accuracyRise, now.accuracyRise, rule.maxAccuracyRise, W));
+        add(moreStepsFromTrend(prev.accuracyRise, now.accuracyRise, rule.maxAccuracyRise, width));
       }
     }
     const ok = why.length === 0;
@@ -188,7 +189,8 @@ export function runConvergence(
       moreSteps: ok ? null : moreSteps,
     });
   };
-  for (const d of opts.drops ?? []) judge(`before the drop at ${Math.round(100 * d.at)}%`, d.at * T, rule.window * (d.plannedSteps ?? T), false);
+  for (const d of opts.drops ?? [])
+    judge(`before the drop at ${Math.round(100 * d.at)}%`, d.at * T, rule.window * (d.plannedSteps ?? T), false);
   judge('over the last fifth', T, W, true);
   const failed = windows.filter((w) => !w.ok);
   if (!failed.length) {

@@ -23,7 +23,12 @@ export type VectorExtension = (typeof VECTOR_EXTENSIONS)[number][1];
 export function widestVectorExtension(cpuinfo: string): VectorExtension | null {
   const line = cpuinfo.split('\n').find((l) => /^flags\s*:/.test(l));
   if (!line) return null;
-  const flags = new Set(line.replace(/^flags\s*:/, '').trim().split(/\s+/));
+  const flags = new Set(
+    line
+      .replace(/^flags\s*:/, '')
+      .trim()
+      .split(/\s+/),
+  );
   for (const [flag, name] of VECTOR_EXTENSIONS) if (flags.has(flag)) return name;
   return null;
 }
