@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/src/backend';
+import { useEveryCore } from '../lib/src/backend/threads';
 import { Norm, resnet } from '../lib/src/models';
 import { setFusions } from '../lib/src/ops';
 import { asyncOpsAvailable, setAsyncOps } from '../lib/src/ops/native';
@@ -41,6 +42,7 @@ const CASES: { norm: Norm; measure: string; set: (on: boolean) => void }[] = [
 async function main() {
   const steps = arg('steps', 40);
   const warmup = arg('warmup', 6);
+  useEveryCore(); // on every core, as the README's figures, not on the profile's thread count
   const backend = await initBackend({ quiet: true });
   if (backend.name !== 'tensorflow') throw new Error(`these measures exist on the native backend only, not ${backend.name}`);
   if (!asyncOpsAvailable()) throw new Error('async execution needs the patched tfjs-node binding: run `npm run setup`');

@@ -43,6 +43,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/src/backend';
+import { useEveryCore } from '../lib/src/backend/threads';
 import { countForwardMacs, Norm, NORMS, resnet } from '../lib/src/models';
 import { setClosedFormGroupNorm } from '../lib/src/ops';
 import { setAsyncOps } from '../lib/src/ops/native';
@@ -121,6 +122,7 @@ function parseArgs(argv: string[]): Args {
 
 /** Times one configuration in this process and returns its JSON record. */
 async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unknown>> {
+  useEveryCore(); // timed against PyTorch on every core, not on the profile's thread count
   const backend = await initBackend({ quiet: true });
   if (a.plainGroupNorm) setClosedFormGroupNorm(false);
   const inputShape: [number, number, number] = [32, 32, 3];

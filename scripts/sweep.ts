@@ -3,8 +3,9 @@
  *
  *   npm run sweep -- <grid> [--profile P]              every run, here (as --workers 1)
  *   npm run sweep -- <grid> --workers N                N shard processes on this machine
- *   npm run sweep -- <grid> --shard i/n                shard i of n (0-based); auto/n takes i from
- *                                                      SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX
+ *   npm run sweep -- <grid> --shard i/n [--reverse]    shard i of n (0-based); auto/n takes i from
+ *                                                      SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX;
+ *                                                      --reverse trains its runs last first
  *   npm run sweep -- <grid> --slurm [--nodes K | --shards N] [--cpus C] [--partition P]
  *                           [--time T] [--mem M] [--account A] [--max-running M] [--sbatch ARG]… [--dry-run]
  *   npm run sweep -- <grid> --status [--json]          each run: done, running, pending, failed or missing
@@ -27,6 +28,7 @@ import { initBackend } from '../lib/src/backend';
 import { defaultStore } from '../lib/src/experiments/runs';
 import { activeProfile, PROFILES, ProfileName } from '../lib/src/experiments/profile';
 import { parseShard, readGrid, resolveGridFile, runShard, shardOf, shardThreads, sizeThreadPools, Grid } from '../lib/src/grid';
+import { profileThreads } from '../lib/src/backend/threads';
 import { RunStore, writeFileAtomic } from '../lib/src/store';
 import { estimateSweep } from './sweep/estimate';
 import { indexedJobManifest } from './sweep/kubernetes';
@@ -45,6 +47,8 @@ interface Args {
   shard?: string;
   workers: number;
   threads?: number;
+  /** --reverse: a shard trains its runs last first (the report's idle core meets a notebook halfway through its grid). */
+  reverse: boolean;
   json: boolean;
   dryRun: boolean;
   /** --nodes: one count for --slurm, a list (8,16,64) for --estimate. */
@@ -73,7 +77,7 @@ function positiveInt(flag: string, v: string | undefined): number {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Partial<Args> & { sbatchExtra: string[] } = { sbatchExtra: [], nodeCounts: [], workers: 1, json: false, dryRun: false, claim: 'bnlab-runs', workdir: '/bnlab' };
+  const a: Partial<Args> & { sbatchExtra: string[] } = { sbatchExtra: [], nodeCounts: [], workers: 1, json: false, reverse: false, dryRun: false, claim: 'bnlab-runs', workdir: '/bnlab' };
   const modes: Mode[] = [];
   const value = (i: number) => {
     if (argv[i + 1] === undefined) throw new Error(`${argv[i]} needs a value\n${USAGE}`);
@@ -101,6 +105,7 @@ function parseArgs(argv: string[]): Args {
       case '--kubernetes': modes.push('kubernetes'); break;
       case '--list': modes.push('list'); break;
       case '--json': a.json = true; break;
+      case '--reverse': a.reverse = true; break;
       case '--dry-run': a.dryRun = true; break;
       case '--nodes': {
         a.nodeCounts = take().split(',').map((x) => positiveInt(flag, x));
@@ -171,7 +176,7 @@ function writeSweepRecord(dir: string, grid: Grid, gridArg: string, store: RunSt
 async function runLocalWorkers(a: Args, gridArg: string, store: RunStore, runCount: number): Promise<number> {
   const n = Math.min(a.workers, runCount);
   // Each worker gets its share of the cores, so N workers never run N × cores threads.
-  const threads = a.threads ?? Math.max(1, Math.floor(os.cpus().length / n));
+  const threads = profileThreads(a.profile) ?? a.threads ?? Math.max(1, Math.floor(os.cpus().length / n));
   log(`[sweep] ${runCount} runs in ${n} worker process(es), ${threads} TensorFlow thread(s) each, store ${store.dir}`);
   const children = Array.from({ length: n }, (_, i) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'scripts', 'sweep.ts'), gridArg, '--profile', a.profile, '--shard', `${i}/${n}`, '--threads', String(threads)], {
@@ -199,8 +204,9 @@ async function main(): Promise<number> {
   const { file, arg: gridArg } = resolveGrid(a.grid);
 
   // Thread pools are sized before TensorFlow loads: it reads the sizes once, at start.
+  // A profile that fixes its count (quick: 1) keeps it, so that a sweep's runs are the notebook's.
   if (a.mode === 'shard') {
-    const threads = shardThreads(process.env, a.threads);
+    const threads = profileThreads(a.profile) ?? shardThreads(process.env, a.threads);
     if (threads) sizeThreadPools(threads);
   }
   const store = storeFor(a);
@@ -227,7 +233,7 @@ async function main(): Promise<number> {
       const shard = parseShard(a.shard!);
       const threads = process.env.TF_NUM_INTRAOP_THREADS;
       log(`[sweep] shard ${shard.index}/${shard.count} on ${os.hostname()} (pid ${process.pid}), TensorFlow threads: ${threads ?? 'default (all cores)'}`);
-      const outcomes = await runShard(grid, shard, { store, log, handleSignals: true });
+      const outcomes = await runShard(grid, shard, { store, log, handleSignals: true, reverse: a.reverse });
       return outcomes.some((o) => o.outcome === 'failed') ? 1 : 0;
     }
     case 'local':

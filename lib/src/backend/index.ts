@@ -12,7 +12,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import fs from 'node:fs';
 import path from 'node:path';
+import { activeProfile } from '../experiments/profile';
 import { registerTrainingGradients } from './gradients';
+import { configureThreads } from './threads';
 import { tfLogChoice, withTfLog } from './tf-log';
 import { registerWasmTrainingKernels } from './wasm-kernels';
 
@@ -67,6 +69,8 @@ export function preferOneDnn(env: NodeJS.ProcessEnv = process.env): void {
 
 function loadNative(): string {
   preferOneDnn();
+  configureThreads(activeProfile()); // ./threads: the count is part of a run's setting
+
   // Opening the addon loads the TensorFlow library, which logs as it loads:
   // open it under withTfLog (./tf-log), then tfjs-node finds it already open.
   const addon = nativeAddonPath();

@@ -28,6 +28,8 @@ export interface ShardOptions {
    * with a running marker and no word in the store. For CLI processes only.
    */
   handleSignals?: boolean;
+  /** Last run first: a second process meets the one going forward halfway (the report's idle core does this). */
+  reverse?: boolean;
 }
 
 /** Trains the runs of one shard that the store does not have yet. */
@@ -37,6 +39,7 @@ export async function runShard(grid: Grid, shard: Shard, opts: ShardOptions = {}
   const progress = opts.progress ?? ((label: string) => consoleProgress(label, { everySeconds: 30, write: log }));
   const profile: ProfileName = grid.profile;
   const mine = shardRuns(grid.runs, shard);
+  if (opts.reverse) mine.reverse();
   const tag = `[${grid.definition.name} shard ${shard.index}/${shard.count}]`;
   log(`${tag} ${mine.length} of ${grid.runs.length} runs (profile ${profile}, store ${store.dir})`);
 
@@ -94,33 +97,5 @@ export async function runShard(grid: Grid, shard: Shard, opts: ShardOptions = {}
   return outcomes;
 }
 
-/**
- * How many threads a shard gives TensorFlow: what the caller asks for, else
- * BNLAB_THREADS (a Kubernetes pod's CPU limit), else the CPUs Slurm
- * allotted (SLURM_CPUS_PER_TASK); null leaves TF's default, every core of
- * the node, which oversubscribes a node shared by several shards.
- */
-export function shardThreads(env: NodeJS.ProcessEnv = process.env, requested?: number): number | null {
-  if (requested !== undefined) return requested;
-  for (const name of ['BNLAB_THREADS', 'SLURM_CPUS_PER_TASK']) {
-    const n = Number(env[name]);
-    if (env[name] !== undefined && env[name] !== '') {
-      if (!Number.isInteger(n) || n < 1) throw new Error(`${name}=${env[name]} is not a positive integer`);
-      return n;
-    }
-  }
-  return null;
-}
-
-/**
- * Sizes TensorFlow's thread pools (intra-op, inter-op, and OpenMP's, which
- * oneDNN may use) through the variables libtensorflow reads when it starts:
- * call before `initBackend()` loads the native backend. It does nothing to
- * a backend already loaded.
- */
-export function sizeThreadPools(threads: number, env: NodeJS.ProcessEnv = process.env): void {
-  if (!Number.isInteger(threads) || threads < 1) throw new Error(`thread count must be a positive integer, got ${threads}`);
-  env.TF_NUM_INTRAOP_THREADS = String(threads);
-  env.TF_NUM_INTEROP_THREADS = String(threads);
-  env.OMP_NUM_THREADS = String(threads);
-}
+// Moved to backend/threads (the backend sizes its pools as it loads); kept here for the sweep's imports.
+export { shardThreads, sizeThreadPools } from '../backend/threads';
