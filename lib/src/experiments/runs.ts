@@ -5,7 +5,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { buildModel, Model, ModelOptions } from '../models';
-import { RunRecord, RunSpec, RunStore } from '../store';
+import { RunningMarker, RunRecord, RunSpec, RunStore } from '../store';
 import { consoleProgress, train, TrainCallbacks, TrainConfig, TrainResult } from '../train';
 import { DataSpec, loadData } from './data';
 import { activeProfile, ProfileName } from './profile';
@@ -54,6 +54,13 @@ export interface RunOptions {
  */
 function sideLog(line: string): void {
   if (process.env.BNLAB_PROGRESS_FILE) fs.appendFileSync(process.env.BNLAB_PROGRESS_FILE, line + '\n');
+}
+
+/** Says, in the notebook and the report's terminal, that another process is computing this run. */
+function waitingFor(label: string, other: RunningMarker): void {
+  const line = `[${label}] being computed by process ${other.pid} (since ${other.startedAt.slice(11, 19)} UTC): waiting for its record`;
+  console.log(line);
+  sideLog(line);
 }
 
 function withSideProgress(label: string, inner: TrainCallbacks): TrainCallbacks {
@@ -115,6 +122,7 @@ export async function trainRun(spec: TrainRunSpec, opts: RunOptions = {}): Promi
         sideLog(`[${label}] reused from the run store`);
         opts.onCached?.(label, r);
       },
+      onWaiting: (other) => waitingFor(label, other),
     },
   );
 }
@@ -137,6 +145,7 @@ export async function measure<T>(name: string, config: unknown, compute: () => P
         sideLog(`[${name}] reused from the run store`);
         opts.onCached?.(name, r);
       },
+      onWaiting: (other) => waitingFor(name, other),
     },
   );
   return rec.result;

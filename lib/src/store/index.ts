@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { activeBackend } from '../backend';
+import { loadedThreads } from '../backend/threads';
 import { cpuVectorExtension } from '../util/cpu';
 
 export interface RunSpec {
@@ -65,6 +66,12 @@ export interface RunEnvironment {
    * bit only on a CPU with the same one (util/cpu). Absent in older records.
    */
   vectorExtension?: string | null;
+  /**
+   * TensorFlow's intra-op threads (null: its default, every core). Runs on
+   * different thread counts round differently (backend/threads). Absent in
+   * older records.
+   */
+  threads?: number | null;
   hostname: string;
   /** Set when the run was computed by a Slurm or Kubernetes job. */
   scheduler?: SchedulerInfo;
@@ -171,6 +178,7 @@ export function runEnvironment(): RunEnvironment {
     platform: `${os.platform()}-${os.arch()}`,
     cpus: os.cpus().length,
     vectorExtension: cpuVectorExtension(),
+    threads: loadedThreads(),
     hostname: os.hostname(),
     ...(scheduler ? { scheduler } : {}),
   };
@@ -193,6 +201,69 @@ export function writeFileAtomic(file: string, text: string): void {
     fs.closeSync(fd);
   }
   fs.renameSync(tmp, file);
+}
+
+/** How often a process waiting for another's run looks for its record. */
+const WAIT_POLL_MS = 1000;
+
+/**
+ * Writes `marker` to `file` unless a live process of this host holds it;
+ * returns that process's marker then, else null (claimed). The marker is
+ * written whole to a temporary file and hard-linked into place: a link
+ * fails if the name exists, so of two processes claiming at once one wins.
+ */
+export function claimMarker(file: string, marker: RunningMarker): RunningMarker | null {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  fs.writeFileSync(tmp, JSON.stringify(marker, null, 2) + '\n');
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        fs.linkSync(tmp, file);
+        return null;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      let other: RunningMarker | null = null;
+      try {
+        other = JSON.parse(fs.readFileSync(file, 'utf8')) as RunningMarker;
+      } catch {
+        other = null; // removed this instant: try again
+      }
+      if (other && markerIsLive(other)) return other;
+      fs.rmSync(file, { force: true }); // stale, or another host's: ours now
+    }
+    fs.renameSync(tmp, file); // still contended: claim it as before, at worst computing twice
+    return null;
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
+
+/** Whether a marker's process is alive on this host (and is not this one, nor a later process with its pid). */
+export function markerIsLive(m: RunningMarker): boolean {
+  if (m.hostname !== os.hostname() || m.pid === process.pid) return false;
+  try {
+    process.kill(m.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const started = processStartTime(m.pid);
+  // A pid the system reused: the process started after the marker was written.
+  return started === null || started <= Date.parse(m.startedAt) + 2000; // btime is whole seconds
+}
+
+/** When a process started (ms since the epoch), from /proc on Linux; null elsewhere. */
+function processStartTime(pid: number): number | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const btime = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))?.[1]);
+    if (!Number.isFinite(ticks) || !Number.isFinite(btime)) return null;
+    return btime * 1000 + (ticks / 100) * 1000; // USER_HZ is 100 on Linux
+  } catch {
+    return null;
+  }
 }
 
 /** A complete record's file name: the key alone (not .failed, .running or a temporary file). */
@@ -273,26 +344,39 @@ export class RunStore {
   async getOrRun<T>(
     spec: RunSpec,
     compute: () => Promise<{ result: T; diverged?: boolean }>,
-    hooks: { onCached?(r: RunRecord<T>): void } = {},
+    hooks: { onCached?(r: RunRecord<T>): void; onWaiting?(other: RunningMarker): void } = {},
   ): Promise<RunRecord<T>> {
-    const cached = this.get<T>(spec);
-    if (cached) {
-      hooks.onCached?.(cached);
-      return cached;
-    }
     const key = this.key(spec);
-    const startedAt = new Date();
-    const scheduler = schedulerInfo();
-    const marker: RunningMarker = {
-      key,
-      kind: spec.kind,
-      hostname: os.hostname(),
-      pid: process.pid,
-      startedAt: startedAt.toISOString(),
-      ...(scheduler ? { scheduler } : {}),
-    };
     const markerFile = this.file(spec.kind, key, '.running.json');
-    writeFileAtomic(markerFile, JSON.stringify(marker, null, 2) + '\n');
+    const scheduler = schedulerInfo();
+    let startedAt = new Date();
+    // Two processes of this machine that need the same run (the report's
+    // notebooks side by side, or two open in JupyterLab) compute it once:
+    // the first claims it, the other waits for its record. A marker left by
+    // a process that has died, or written on another host (a cluster's
+    // shards never share a run), does not hold anyone up.
+    let told = false;
+    for (;;) {
+      const cached = this.get<T>(spec);
+      if (cached) {
+        hooks.onCached?.(cached);
+        return cached;
+      }
+      startedAt = new Date();
+      const marker: RunningMarker = {
+        key,
+        kind: spec.kind,
+        hostname: os.hostname(),
+        pid: process.pid,
+        startedAt: startedAt.toISOString(),
+        ...(scheduler ? { scheduler } : {}),
+      };
+      const other = claimMarker(markerFile, marker);
+      if (!other) break;
+      if (!told) hooks.onWaiting?.(other);
+      told = true;
+      await new Promise((resolve) => setTimeout(resolve, WAIT_POLL_MS));
+    }
     let out: { result: T; diverged?: boolean };
     try {
       out = await compute();
