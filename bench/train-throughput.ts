@@ -9,6 +9,10 @@
  *                                       (--rounds N, default 3: see below)
  *   npm run bench -- --profile          where one step's time goes, per kernel
  *                                       (that step runs synchronously)
+ *   npm run bench -- --quick-net        the quick profile's network (ResNet-14 of width 8
+ *                                       on 14×14×1) on its thread count (one), as the
+ *                                       report trains it
+ *            --queue on|off             queued (asynchronous) execution, default on
  *   npm run bench -- --norm group       one model: batch, layer, group, none,
  *                                       final-only or fixup (Fixup's init, no norm)
  *   options: --steps N (timed, default 30) --warmup N (default 5)
@@ -43,10 +47,11 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/src/backend';
-import { useEveryCore } from '../lib/src/backend/threads';
+import { loadedThreads, profileThreads, sizeThreadPools, useEveryCore } from '../lib/src/backend/threads';
+import { lrSweepBase } from '../lib/src/experiments/sweep';
 import { countForwardMacs, Norm, NORMS, resnet } from '../lib/src/models';
 import { setClosedFormGroupNorm } from '../lib/src/ops';
-import { setAsyncOps } from '../lib/src/ops/native';
+import { asyncOpsAvailable, setAsyncOps } from '../lib/src/ops/native';
 import { SgdMomentum } from '../lib/src/train/optimizer';
 import { trainStep } from '../lib/src/train/loop';
 import { Rng } from '../lib/src/util/rng';
@@ -70,6 +75,10 @@ interface Args {
   one: BenchModel | null;
   depth: number;
   rounds: number;
+  /** The quick profile's network, data shape and thread count instead of ResNet-20 on every core. */
+  quickNet: boolean;
+  /** Force queued (asynchronous) execution on or off; null: the default (on). */
+  queue: boolean | null;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -85,6 +94,8 @@ function parseArgs(argv: string[]): Args {
     one: null,
     depth: 20,
     rounds: 3,
+    quickNet: false,
+    queue: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -104,6 +115,12 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--one') a.one = v() as BenchModel;
     else if (k === '--depth') a.depth = Number(v());
     else if (k === '--rounds') a.rounds = Number(v());
+    else if (k === '--quick-net') a.quickNet = true;
+    else if (k === '--queue') {
+      const q = v();
+      if (q !== 'on' && q !== 'off') throw new Error(`--queue takes on or off, got ${q}`);
+      a.queue = q === 'on';
+    }
     else throw new Error(`unknown option ${k}; see the header of bench/train-throughput.ts`);
   }
   for (const n of [a.steps, a.warmup, a.batch]) if (!Number.isInteger(n) || n < 0) throw new Error(`--steps, --warmup and --batch take whole numbers, got ${n}`);
@@ -111,6 +128,7 @@ function parseArgs(argv: string[]): Args {
   if (a.against !== null && a.against !== 'torch') throw new Error(`--against takes 'torch', got ${a.against}`);
   if (!Number.isInteger(a.depth) || a.depth < 8 || (a.depth - 2) % 6 !== 0) throw new Error(`--depth must be 6n + 2 (20, 56, 110, …), got ${a.depth}`);
   if (a.against !== null && a.depth !== 20) throw new Error('--against torch compares ResNet-20 only');
+  if (a.against !== null && a.quickNet) throw new Error('--against torch compares ResNet-20 only, not --quick-net');
   if (!Number.isInteger(a.rounds) || a.rounds < 1) throw new Error(`--rounds takes a whole number ≥ 1, got ${a.rounds}`);
   for (const n of a.norms) if (!BENCH_MODELS.includes(n)) throw new Error(`--norm takes ${BENCH_MODELS.join(', ')}, got ${n}`);
   if (a.against !== null && a.norms.some((n) => !TORCH_NORMS.includes(n))) {
@@ -122,12 +140,18 @@ function parseArgs(argv: string[]): Args {
 
 /** Times one configuration in this process and returns its JSON record. */
 async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unknown>> {
-  useEveryCore(); // timed against PyTorch on every core, not on the profile's thread count
+  // ResNet-20 is timed against PyTorch on every core; the quick network on
+  // the quick profile's thread count, as the report trains it.
+  const quick = a.quickNet ? lrSweepBase('quick') : null;
+  if (quick) sizeThreadPools(profileThreads('quick') ?? os.cpus().length);
+  else useEveryCore();
   const backend = await initBackend({ quiet: true });
   if (a.plainGroupNorm) setClosedFormGroupNorm(false);
-  const inputShape: [number, number, number] = [32, 32, 3];
+  if (a.queue !== null) setAsyncOps(a.queue);
+  const inputShape: [number, number, number] = quick ? [14, 14, 1] : [32, 32, 3];
   const model = resnet({
-    depth: a.depth,
+    depth: quick ? quick.model.depth : a.depth,
+    ...(quick ? { width: quick.model.width, init: quick.model.init } : {}),
     ...(norm === 'fixup' ? { norm: 'none', init: { scheme: 'fixup' } } : { norm }),
     ...(norm === 'group' && a.groups !== undefined ? { groups: a.groups } : {}),
     inputShape,
@@ -138,7 +162,7 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
   const optimizer = new SgdMomentum(model.trainable, { learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4 });
   // Synthetic data: data loading is not what is measured (PyTorch's side does the same).
   const rng = new Rng(7);
-  const x = tf.tensor4d(rng.normalArray(a.batch * 32 * 32 * 3), [a.batch, ...inputShape]);
+  const x = tf.tensor4d(rng.normalArray(a.batch * inputShape[0] * inputShape[1] * inputShape[2]), [a.batch, ...inputShape]);
   const labels = tf.tensor1d(Int32Array.from({ length: a.batch }, () => rng.int(10)), 'int32');
   const y = tf.oneHot(labels, 10) as tf.Tensor2D;
   const times: number[] = [];
@@ -172,8 +196,10 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
   // Voluntary context switches (all threads): how often a thread went to
   // sleep waiting, e.g. TF's workers between ops.
   const switches0 = process.resourceUsage().voluntaryContextSwitches;
+  const cpu0 = process.cpuUsage(); // every thread's: what a second process on the same cores has left
   for (let i = 0; i < a.steps; i++) times.push(step());
   const switchesPerStep = (process.resourceUsage().voluntaryContextSwitches - switches0) / a.steps;
+  const cpu = process.cpuUsage(cpu0);
   const ms = median(times);
   const flopPerStep = 3 * 2 * macs * a.batch;
   x.dispose();
@@ -185,7 +211,9 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
     framework: 'bnlab',
     backend: backend.name,
     libtensorflow: backend.libtensorflowVersion,
-    model: `resnet${a.depth}`,
+    model: quick ? `resnet${quick.model.depth} width ${quick.model.width} (the quick profile's)` : `resnet${a.depth}`,
+    threads: loadedThreads(),
+    queued: asyncOpsAvailable(),
     norm,
     ...(norm === 'group' || norm === 'layer' ? { groupNormGradient: a.plainGroupNorm ? 'plain' : 'closed-form' } : {}),
     input: inputShape,
@@ -198,6 +226,7 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
     steps: a.steps,
     warmup: a.warmup,
     contextSwitchesPerStep: Math.round(switchesPerStep),
+    cpuMsPerStep: +((cpu.user + cpu.system) / 1000 / a.steps).toFixed(1),
     ...(profile ? { profile } : {}),
   };
 }
