@@ -50,16 +50,35 @@ export function forEachProbeBatch(ds: Dataset, b: ProbeBatches, fn: (x: tf.Tenso
   }
 }
 
-export async function warmUp(model: Model, data: { train: Dataset; test: Dataset }, w: Warmup, batchSize: number): Promise<void> {
-  const r = await train(model, data, {
-    epochs: 1_000_000,
-    maxSteps: w.steps,
-    batchSize,
-    learningRate: w.learningRate,
-    momentum: w.momentum ?? 0.9,
-    weightDecay: w.weightDecay ?? 1e-4,
-    seed: w.seed,
-  });
+/**
+ * Trains `model` for the warm-up's steps. `onStep` is told after each step,
+ * with the model as it stands then (a probe may run there and must leave
+ * the weights as it found them; the optimiser picks up a reassigned
+ * variable's value, see train/optimizer), so that probes at several points
+ * of one warm-up share its steps.
+ */
+export async function warmUp(
+  model: Model,
+  data: { train: Dataset; test: Dataset },
+  w: Warmup,
+  batchSize: number,
+  onStep?: (step: number) => void,
+): Promise<void> {
+  const r = await train(
+    model,
+    data,
+    {
+      epochs: 1_000_000,
+      maxSteps: w.steps,
+      batchSize,
+      learningRate: w.learningRate,
+      momentum: w.momentum ?? 0.9,
+      weightDecay: w.weightDecay ?? 1e-4,
+      seed: w.seed,
+      evaluate: false, // test metrics would cost a pass over the test split each epoch, for nothing
+    },
+    onStep ? { onStep: (s) => onStep(s.step) } : {},
+  );
   if (r.status !== 'completed')
     throw new Error(`warm-up diverged at step ${r.divergence?.step} (${r.divergence?.reason}); use a smaller warm-up learning rate`);
 }

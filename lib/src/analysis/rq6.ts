@@ -24,6 +24,7 @@ import type { ModelSpec } from '../experiments/runs';
 import type { SweepPoint } from '../experiments/sweep';
 import { landscapeAlongGradient, summarizeLandscape } from '../instrument/landscape';
 import { Normaliser, NORMALISER_LABEL } from '../models/norm';
+import type { Model } from '../models';
 import { groupBy } from '../util/group';
 import { buildProbeModel, forEachProbeBatch, ProbeBatches, warmUp } from './probe-batches';
 import type { StableStepSummary } from './rq5';
@@ -250,18 +251,31 @@ export async function landscapeProbe(cfg: LandscapeConfig): Promise<LandscapePro
   const data = loadData(cfg.data);
   const stepSizes = cfg.stepScales.map((k) => k * cfg.learningRate);
   const rows: LandscapeProbeRow[] = [];
-  for (const checkpoint of cfg.checkpoints) {
-    const model = buildProbeModel(data, cfg.model);
-    try {
-      if (checkpoint > 0) await warmUp(model, data, { steps: checkpoint, learningRate: cfg.learningRate, seed: cfg.seed }, cfg.batchSize);
-      forEachProbeBatch(data.train, cfg.batches, (x, y, batch) => {
-        const l = landscapeAlongGradient(model, x, y, { stepSizes });
-        for (const r of l.rows) rows.push({ checkpoint, batch, lossBefore: l.lossBefore, ...r });
+  const probeAt = (model: Model, checkpoint: number) =>
+    forEachProbeBatch(data.train, cfg.batches, (x, y, batch) => {
+      const l = landscapeAlongGradient(model, x, y, { stepSizes });
+      for (const r of l.rows) rows.push({ checkpoint, batch, lossBefore: l.lossBefore, ...r });
+    });
+  // One warm-up to the last checkpoint, probed on the way: the probe leaves
+  // the weights as it found them, so each checkpoint sees the model that
+  // training from scratch to it would give (test/analysis/rq6.test.ts
+  // checks this against a warm-up per checkpoint), at the cost of one
+  // warm-up instead of the sum of them.
+  const wanted = [...new Set(cfg.checkpoints)].sort((a, b) => a - b);
+  const model = buildProbeModel(data, cfg.model);
+  try {
+    if (wanted[0] === 0) probeAt(model, 0);
+    const last = wanted[wanted.length - 1];
+    if (last > 0)
+      await warmUp(model, data, { steps: last, learningRate: cfg.learningRate, seed: cfg.seed }, cfg.batchSize, (step) => {
+        if (wanted.includes(step)) probeAt(model, step);
       });
-    } finally {
-      model.dispose();
-    }
+  } finally {
+    model.dispose();
   }
+  // In the checkpoints' given order, as before.
+  const order = new Map(cfg.checkpoints.map((c, i) => [c, i] as const));
+  rows.sort((a, b) => order.get(a.checkpoint)! - order.get(b.checkpoint)!);
   return rows;
 }
 

@@ -35,6 +35,12 @@ export interface TrainConfig {
   evalBatchSize?: number;
   /** Record every k-th step in the result's curve (all steps reach onStep). Default 1. */
   recordEvery?: number;
+  /**
+   * Evaluate the test split at each epoch's end. Default true. A warm-up
+   * before a probe needs no test metrics (its epochs then carry NaN for
+   * them), and evaluating changes nothing in the weights or the data order.
+   */
+  evaluate?: boolean;
 }
 
 export interface StepRecord {
@@ -92,6 +98,7 @@ export function checkTrainConfig(c: TrainConfig): void {
   if (c.maxSteps !== undefined && (!Number.isInteger(c.maxSteps) || c.maxSteps < 1))
     throw bad('maxSteps must be a positive integer', c.maxSteps);
   checkSchedule(c.schedule ?? { kind: 'constant' });
+  if (c.evaluate === false && c.schedule?.kind === 'plateau') throw bad('a plateau schedule reads the test accuracy, so evaluate cannot be false', c.evaluate);
 }
 
 /** Loss and accuracy of a model on a dataset, in inference mode (BN uses moving statistics). */
@@ -196,7 +203,7 @@ export async function train(
         seen += batch.size;
       }
       if (divergence) break;
-      const test = await evaluate(model, data.test, config.evalBatchSize);
+      const test = config.evaluate === false ? { loss: NaN, accuracy: NaN } : await evaluate(model, data.test, config.evalBatchSize);
       const record: EpochRecord = {
         epoch,
         step,
