@@ -15,7 +15,7 @@
 //   kernel   a tslab kernelspec that lives in .venv, not in the user's home
 //
 // Usage: node scripts/setup.mjs [--only=python,native,stderr,lib,kernel] [--quiet]
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -232,8 +232,30 @@ function setupKernel() {
 
 const steps = { python: setupPython, native: setupNative, stderr: setupStderr, lib: setupLib, kernel: setupKernel };
 
+// In a fresh clone the Python side (pip, about 40 s, mostly waiting on
+// files) and the addon's build (the compiler, about 25 s) each leave a core
+// idle: the Python step runs in a second process beside native, stderr and
+// lib, and the kernel step, which writes into .venv, waits for it. Only
+// once the wheel is cached: its download uses the venv's pip.
+const wheelCached = fs.existsSync(path.join(cacheDir, 'wheels', TF_WHEEL.file));
+const want = (name) => !only.length || only.includes(name);
+const pythonBeside = wheelCached && want('python') && (want('native') || want('stderr') || want('lib')) && !process.env.BNLAB_SETUP_CHILD;
+let pythonDone = null;
+if (pythonBeside) {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--only=python', ...(quiet ? ['--quiet'] : [])], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, BNLAB_SETUP_CHILD: '1' },
+  });
+  pythonDone = new Promise((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+}
+
 for (const [name, step] of Object.entries(steps)) {
-  if (only.length && !only.includes(name)) continue;
+  if (!want(name)) continue;
+  if (name === 'python' && pythonBeside) continue;
+  if (name === 'kernel' && pythonDone) {
+    const code = await pythonDone;
+    if (code !== 0) process.exit(1); // the Python step said why
+  }
   const t0 = Date.now();
   try {
     const what = step();
@@ -253,3 +275,4 @@ for (const [name, step] of Object.entries(steps)) {
     process.exit(1);
   }
 }
+if (pythonDone && (await pythonDone) !== 0) process.exit(1);
