@@ -47,7 +47,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/src/backend';
-import { loadedThreads, profileThreads, sizeThreadPools, useEveryCore } from '../lib/src/backend/threads';
+import { loadedThreads, profileThreads, sizeThreadPoolsUnlessSet, useEveryCore } from '../lib/src/backend/threads';
 import { lrSweepBase } from '../lib/src/experiments/sweep';
 import { countForwardMacs, Norm, NORMS, resnet } from '../lib/src/models';
 import { setClosedFormGroupNorm } from '../lib/src/ops';
@@ -143,7 +143,8 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
   // ResNet-20 is timed against PyTorch on every core; the quick network on
   // the quick profile's thread count, as the report trains it.
   const quick = a.quickNet ? lrSweepBase('quick') : null;
-  if (quick) sizeThreadPools(profileThreads('quick') ?? os.cpus().length);
+  // (TF_NUM_INTRAOP_THREADS=2 … --quick-net times it on two, for the comparison.)
+  if (quick) sizeThreadPoolsUnlessSet(profileThreads('quick') ?? os.cpus().length);
   else useEveryCore();
   const backend = await initBackend({ quiet: true });
   if (a.plainGroupNorm) setClosedFormGroupNorm(false);

@@ -76,11 +76,16 @@ export function loadedThreads(env: NodeJS.ProcessEnv = process.env): number | nu
   return Number.isInteger(n) && n > 0 ? n : null;
 }
 
+/** Sizes the pools to `threads` unless they were sized already (TF_NUM_INTRAOP_THREADS set). */
+export function sizeThreadPoolsUnlessSet(threads: number, env: NodeJS.ProcessEnv = process.env): void {
+  if (env.TF_NUM_INTRAOP_THREADS === undefined || env.TF_NUM_INTRAOP_THREADS.trim() === '') sizeThreadPools(threads, env);
+}
+
 /**
  * Every core for TensorFlow, whatever the profile: for the benchmarks,
  * which time a step against PyTorch on the same cores. Left alone if the
  * pools were sized already.
  */
 export function useEveryCore(env: NodeJS.ProcessEnv = process.env, cores: number = require('node:os').cpus().length): void {
-  if (env.TF_NUM_INTRAOP_THREADS === undefined || env.TF_NUM_INTRAOP_THREADS.trim() === '') sizeThreadPools(Math.max(1, cores), env);
+  sizeThreadPoolsUnlessSet(Math.max(1, cores), env);
 }

@@ -98,7 +98,8 @@ export function checkTrainConfig(c: TrainConfig): void {
   if (c.maxSteps !== undefined && (!Number.isInteger(c.maxSteps) || c.maxSteps < 1))
     throw bad('maxSteps must be a positive integer', c.maxSteps);
   checkSchedule(c.schedule ?? { kind: 'constant' });
-  if (c.evaluate === false && c.schedule?.kind === 'plateau') throw bad('a plateau schedule reads the test accuracy, so evaluate cannot be false', c.evaluate);
+  if (c.evaluate === false && c.schedule?.kind === 'plateau')
+    throw bad('a plateau schedule reads the test accuracy, so evaluate cannot be false', c.evaluate);
 }
 
 /** Loss and accuracy of a model on a dataset, in inference mode (BN uses moving statistics). */
