@@ -8,7 +8,7 @@
  *
  * Where the profile runs TensorFlow on one thread (smoke, quick), the
  * notebooks run side by side, one per core (--lanes to choose), longest
- * first; a core with no notebook left to start trains the grid runs a
+ * first (scheduleOrder); a core with no notebook left to start trains the grid runs a
  * running notebook has yet to reach (see executeNotebooks). The store makes
  * a notebook wait for a run another process is computing, so nothing is
  * computed twice and every record is what the notebook alone would compute.
@@ -87,10 +87,32 @@ function reportLanes(profile: string, cores: number, requested?: number): number
   return threads === null ? 1 : Math.max(1, Math.floor(cores / threads));
 }
 
-/** Longest first (by the last report's wall time here; else the notebooks with grids first, largest first). */
+/**
+ * What each notebook took in the quick report at commit e39c75e, run side
+ * by side on this project's 2-core machine (the executed copies' wall
+ * times): only to order a first report, which has no times of its own. The
+ * order is what matters: the longest notebooks first, so that no core ends
+ * up idle beside a long one started last (at e39c75e, with RQ5 started
+ * last, one core idled for its 2.5 minutes).
+ */
+const FIRST_REPORT_SECONDS: Record<string, number> = {
+  'rq6-normalisers': 745,
+  'rq1-learning-rate': 488,
+  'rq5-divergence': 148,
+  'rq4-final-layer-bn': 96,
+  'rq2-depth': 62,
+  'rq3-random-matrices': 55,
+};
+
+/**
+ * Longest first: by the last report's wall times here; on a first report by
+ * FIRST_REPORT_SECONDS, a notebook it does not know (a fork) first of all,
+ * those with the larger grids before the others.
+ */
 function scheduleOrder(names: string[], before: Map<string, number>, profile: string): string[] {
   const runs = (n: string) => gridsOf(n).reduce((s, g) => s + readGrid(resolveGridFile(g), profile as ProfileName).runs.length, 0);
-  const cost = new Map(names.map((n) => [n, before.get(n) ?? -1 / (1 + runs(n))] as const));
+  const known = names.every((n) => before.has(n));
+  const cost = new Map(names.map((n) => [n, known ? before.get(n)! : (FIRST_REPORT_SECONDS[n] ?? 1e6 + runs(n))] as const));
   return [...names].sort((a, b) => cost.get(b)! - cost.get(a)! || a.localeCompare(b));
 }
 

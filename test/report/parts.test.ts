@@ -204,3 +204,19 @@ describe('report exporter parts', () => {
     }
   });
 });
+
+describe('the notebook runs table', () => {
+  it('gives the elapsed time from the first start to the last end when notebooks ran side by side', async () => {
+    const { elapsedSeconds } = await import('../../report/exporter/page');
+    // Two lanes: a 600 s notebook beside two of 250 s run one after the other.
+    const runs = [
+      { seconds: 600, executedAt: '2026-12-07T10:10:00Z' },
+      { seconds: 250, executedAt: '2026-12-07T10:04:10Z' },
+      { seconds: 250, executedAt: '2026-12-07T10:08:20Z' },
+    ];
+    assert.equal(elapsedSeconds(runs), 600);
+    assert.equal(elapsedSeconds([{ seconds: 60, executedAt: '2026-12-07T10:01:00Z' }, { seconds: 60, executedAt: '2026-12-07T10:02:00Z' }]), 120);
+    assert.equal(elapsedSeconds([{ seconds: 60 }]), null);
+    assert.equal(elapsedSeconds([]), null);
+  });
+});
