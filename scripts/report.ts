@@ -24,6 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { exportReport } from '../report/export';
 import { formatDuration } from '../lib/src/train/progress';
+import { onLines } from './lines';
 import { gridsOf, reportLanes, scheduleOrder } from './report-schedule';
 
 const root = path.resolve(__dirname, '..');
@@ -93,7 +94,8 @@ async function executeNotebooks(profile: string, names: string[], lanesRequested
   console.error(`[report] ${all.length} notebooks, ${lanes} at a time (profile ${profile})`);
 
   const runNotebook = (name: string): Promise<void> => {
-    const progressFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bnlab-report-')), 'progress.log');
+    const progressDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bnlab-report-'));
+    const progressFile = path.join(progressDir, 'progress.log');
     fs.writeFileSync(progressFile, '');
     running.set(name, Date.now());
     console.error(`[report] notebook ${done + running.size}/${all.length}: ${name}${remaining()}`);
@@ -102,18 +104,11 @@ async function executeNotebooks(profile: string, names: string[], lanesRequested
       env: { ...process.env, BNLAB_PROFILE: profile, BNLAB_PROGRESS_FILE: progressFile },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    child.stderr.setEncoding('utf8');
-    let buffered = '';
-    child.stderr.on('data', (chunk: string) => {
-      buffered += chunk;
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) {
-        const end = /^\[notebooks\] (\S+): (ok|FAILED) in ([\d.]+) s/.exec(line);
-        if (end) console.error(`[report] ${end[1]}: ${end[2]} in ${formatDuration(Number(end[3]))}`);
-        else if (line.trim() && !line.startsWith('[notebooks] ') && !line.startsWith('{')) console.error(line);
-        else if (line.startsWith('[notebooks] error')) console.error(line);
-      }
+    onLines(child.stderr, (line) => {
+      const end = /^\[notebooks\] (\S+): (ok|FAILED) in ([\d.]+) s/.exec(line);
+      if (end) console.error(`[report] ${end[1]}: ${end[2]} in ${formatDuration(Number(end[3]))}`);
+      else if (line.startsWith('[notebooks] error') || (line.trim() && !line.startsWith('[notebooks] ') && !line.startsWith('{')))
+        console.error(line);
     });
     // Each run's progress, as the kernel appends it.
     let offset = 0;
@@ -132,6 +127,7 @@ async function executeNotebooks(profile: string, names: string[], lanesRequested
       child.on('close', (code) => {
         clearInterval(timer);
         tail();
+        fs.rmSync(progressDir, { recursive: true, force: true });
         running.delete(name);
         done += 1;
         if (code !== 0) failed.push(name);
@@ -159,13 +155,8 @@ async function executeNotebooks(profile: string, names: string[], lanesRequested
       },
     );
     fillers.set(grid, child);
-    child.stderr.setEncoding('utf8');
-    let buffered = '';
-    child.stderr.on('data', (chunk: string) => {
-      buffered += chunk;
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) if (/: (training|completed|diverged|FAILED)/.test(line)) console.error(`  [ahead] ${line}`);
+    onLines(child.stderr, (line) => {
+      if (/: (training|completed|diverged|FAILED)/.test(line)) console.error(`  [ahead] ${line}`);
     });
     return new Promise((resolve) => child.on('close', () => resolve()));
   };

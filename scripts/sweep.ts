@@ -29,6 +29,7 @@ import { defaultStore } from '../lib/src/experiments/runs';
 import { activeProfile, PROFILES, ProfileName } from '../lib/src/experiments/profile';
 import { parseShard, readGrid, resolveGridFile, runShard, shardOf, shardThreads, sizeThreadPools, Grid } from '../lib/src/grid';
 import { profileThreads } from '../lib/src/backend/threads';
+import { onLines } from './lines';
 import { RunStore, writeFileAtomic } from '../lib/src/store';
 import { estimateSweep } from './sweep/estimate';
 import { indexedJobManifest } from './sweep/kubernetes';
@@ -184,13 +185,7 @@ async function runLocalWorkers(a: Args, gridArg: string, store: RunStore, runCou
       env: { ...process.env, BNLAB_RUNS_DIR: store.dir, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
       stdio: ['ignore', 'inherit', 'pipe'],
     });
-    let buf = '';
-    child.stderr.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const l of lines) log(n > 1 ? `w${i} ${l}` : l);
-    });
+    onLines(child.stderr, (l) => log(n > 1 ? `w${i} ${l}` : l));
     return new Promise<number>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
   });
   // Ctrl-C reaches the workers too (one process group): each records its interrupted run; we wait for them.
