@@ -49,6 +49,17 @@ const HEADER_EDITS = [
                          int num_outputs,
                          std::vector<std::vector<int64_t>> *shapes);
   void ForgetHandle(TFE_TensorHandle *handle);
+  bool RecallOutputShapes(TFE_Op *op,
+                          const std::vector<TFE_TensorHandle *> &inputs,
+                          int num_outputs,
+                          std::vector<std::vector<int64_t>> *shapes,
+                          std::string *learn_key);
+
+  // Output shapes learnt from a first run, for the ops whose shape function
+  // leaves an output unknown although the kernel's output shapes follow from
+  // the attributes and input shapes alone (see RecallOutputShapes).
+  std::unordered_map<std::string, std::vector<std::vector<int64_t>>>
+      learnt_shapes_;
 
   // Shapes of the handles this binding handed out (async outputs are not
   // ready, so their shapes cannot be asked of TF without waiting).
@@ -63,7 +74,7 @@ const HEADER_EDITS = [
   },
   {
     find: '#include <unordered_map>\n',
-    replace: '#include <unordered_map>\n#include <vector>\n#include "tensorflow/c/eager/c_api_experimental.h"\n',
+    replace: '#include <unordered_map>\n#include <algorithm>\n#include <vector>\n#include "tensorflow/c/eager/c_api_experimental.h"\n',
   },
 ];
 
@@ -174,8 +185,12 @@ const BACKEND_EDITS = [
     TFE_TensorHandle *handle = result_handles[i];
     napi_value tensor_info_value = GenerateOutputTensorInfo(env, handle);`,
     replace: `  std::vector<std::vector<int64_t>> inferred;
+  std::string learn_key;
   const bool have_shapes =
-      async_ && InferOutputShapes(tfe_op.op, input_handles, num_outputs, &inferred);
+      async_ &&
+      (InferOutputShapes(tfe_op.op, input_handles, num_outputs, &inferred) ||
+       RecallOutputShapes(tfe_op.op, input_handles, num_outputs, &inferred,
+                          &learn_key));
 
   int size = result_handles.size();
   TFE_Execute(tfe_op.op, result_handles.data(), &size, tf_status.status);
@@ -189,6 +204,27 @@ const BACKEND_EDITS = [
     TFE_TensorHandle *handle = result_handles[i];
     napi_value tensor_info_value = GenerateOutputTensorInfo(
         env, handle, have_shapes ? &inferred[i] : nullptr);`,
+  },
+  {
+    find: `    nstatus = napi_set_element(env, output_tensor_infos, i, tensor_info_value);
+    ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+  }
+
+  return output_tensor_infos;
+}`,
+    replace: `    nstatus = napi_set_element(env, output_tensor_infos, i, tensor_info_value);
+    ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+  }
+  if (!learn_key.empty() && learnt_shapes_.size() < 4096) {
+    std::vector<std::vector<int64_t>> shapes;
+    for (int32_t i = 0; i < num_outputs; i++) {
+      shapes.push_back(known_shapes_[result_handles[i]]);
+    }
+    learnt_shapes_[learn_key] = shapes;
+  }
+
+  return output_tensor_infos;
+}`,
   },
   {
     find: `napi_value TFJSBackend::GenerateOutputTensorInfo(napi_env env,
@@ -235,6 +271,76 @@ const BACKEND_EDITS = [
     replace: `void TFJSBackend::ForgetHandle(TFE_TensorHandle *handle) {
   known_shapes_.erase(handle);
   small_ints_.erase(handle);
+}
+
+// FusedBatchNorm's shape functions leave reserve_space_3 unknown: its size
+// is the kernel's business (an empty tensor from TF's CPU kernel, oneDNN's
+// workspace from the _MklNative ones), but fixed by the attributes and the
+// input shapes. Without a shape the binding would wait for the op, and the
+// whole queue before it, at every batch norm of the forward pass. So the
+// first run of each (op, attributes, input shapes) waits and records its
+// output shapes, and later runs take them from the record. Only the ops
+// named here: an op whose output shapes depend on input values must not be
+// recorded.
+bool TFJSBackend::RecallOutputShapes(
+    TFE_Op *op, const std::vector<TFE_TensorHandle *> &inputs, int num_outputs,
+    std::vector<std::vector<int64_t>> *shapes, std::string *learn_key) {
+  TF_AutoStatus status;
+  const std::string name = TFE_OpGetName(op, status.status);
+  if (TF_GetCode(status.status) != TF_OK) return false;
+  if (name != "FusedBatchNormV3" && name != "_MklNativeFusedBatchNormEx" &&
+      name != "_FusedBatchNormEx") {
+    return false;
+  }
+  // The attributes as a NameAttrList proto, whose map entries come in no
+  // fixed order: the key sorts its top-level fields (the op's name and one
+  // entry per attribute, each length-delimited).
+  TF_Buffer *attrs = TF_NewBuffer();
+  TFE_OpAttrsSerialize(TFE_OpGetAttrs(op), attrs, status.status);
+  std::vector<std::string> fields;
+  bool parsed = TF_GetCode(status.status) == TF_OK;
+  const auto *bytes = static_cast<const unsigned char *>(attrs->data);
+  const size_t length = parsed ? attrs->length : 0;
+  auto varint = [&](size_t *at, uint64_t *value) {
+    *value = 0;
+    for (int shift = 0; *at < length && shift < 64; shift += 7) {
+      const unsigned char b = bytes[(*at)++];
+      *value |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) return true;
+    }
+    return false;
+  };
+  for (size_t at = 0; parsed && at < length;) {
+    const size_t start = at;
+    uint64_t tag, size;
+    parsed = varint(&at, &tag) && (tag & 7) == 2 && varint(&at, &size) &&
+             size <= length - at;
+    if (parsed) {
+      at += size;
+      fields.emplace_back(reinterpret_cast<const char *>(bytes) + start,
+                          at - start);
+    }
+  }
+  TF_DeleteBuffer(attrs);
+  if (!parsed) return false;
+  std::sort(fields.begin(), fields.end());
+  std::string key = name + '#' + std::to_string(num_outputs);
+  for (const std::string &field : fields) {
+    key += '#' + std::to_string(field.size()) + ':' + field;
+  }
+  for (TFE_TensorHandle *input : inputs) {
+    auto known = known_shapes_.find(input);
+    if (known == known_shapes_.end()) return false;
+    key += '|';
+    for (int64_t d : known->second) key += std::to_string(d) + ',';
+  }
+  auto learnt = learnt_shapes_.find(key);
+  if (learnt != learnt_shapes_.end()) {
+    *shapes = learnt->second;
+    return true;
+  }
+  *learn_key = key;
+  return false;
 }
 
 bool TFJSBackend::InferOutputShapes(

@@ -160,6 +160,7 @@ export class SgdMomentum {
     const T: OpAttr[] = [attr.type(b, 'T'), attr.bool(b, 'use_locking', false)];
     const momentumAttrs = [...T, attr.bool(b, 'use_nesterov', false)];
     const readAttrs = [attr.type(b, 'dtype')];
+    const updated: ResourceSlot[] = [];
     for (const s of this.resources) {
       const g = grads[s.name];
       if (g == null) continue;
@@ -176,6 +177,15 @@ export class SgdMomentum {
       }
       be.executeMultipleOutputs('ResourceApplyMomentum', momentumAttrs, [s.weight, s.velocity, lrT, gd, muT!], 0);
       if (gd !== g) gd.dispose();
+      updated.push(s);
+    }
+    // The reads come after every update is queued: a ReadVariableOp's shape
+    // is not known until it has run, so the binding waits for each one (and
+    // the queue before it). Read in turn with the updates, each variable
+    // would cost a round trip to TF's executor; this way the first read
+    // waits for the step and the rest find their updates done.
+    for (const s of updated) {
+      const w = s.variable;
       const next = be.executeSingleOutput('ReadVariableOp', readAttrs, [s.weight]);
       w.assign(next);
       next.dispose(); // the variable holds its own reference
