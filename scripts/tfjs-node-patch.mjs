@@ -60,6 +60,11 @@ const HEADER_EDITS = [
   // the attributes and input shapes alone (see RecallOutputShapes).
   std::unordered_map<std::string, std::vector<std::vector<int64_t>>>
       learnt_shapes_;
+  // The value shapes of resource variables, learnt from a first
+  // ReadVariableOp and forgotten when any op but a read or a ResourceApply*
+  // update (which keep the shape) takes the handle.
+  std::unordered_map<TFE_TensorHandle *, std::vector<int64_t>>
+      variable_shapes_;
 
   // Shapes of the handles this binding handed out (async outputs are not
   // ready, so their shapes cannot be asked of TF without waiting).
@@ -161,6 +166,10 @@ const BACKEND_EDITS = [
     replace: `    TFE_OpAddInput(tfe_op.op, input_tensor_entry->second, tf_status.status);
     ENSURE_TF_OK_RETVAL(env, tf_status, nullptr);
     input_handles.push_back(input_tensor_entry->second);
+    if (!variable_shapes_.empty() && op_name != "ReadVariableOp" &&
+        op_name.rfind("ResourceApply", 0) != 0) {
+      variable_shapes_.erase(input_tensor_entry->second);
+    }
   }`,
   },
   {
@@ -215,7 +224,9 @@ const BACKEND_EDITS = [
     replace: `    nstatus = napi_set_element(env, output_tensor_infos, i, tensor_info_value);
     ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
   }
-  if (!learn_key.empty() && learnt_shapes_.size() < 4096) {
+  if (learn_key == kVariableShapeKey && num_outputs == 1) {
+    variable_shapes_[input_handles[0]] = known_shapes_[result_handles[0]];
+  } else if (!learn_key.empty() && learnt_shapes_.size() < 4096) {
     std::vector<std::vector<int64_t>> shapes;
     for (int32_t i = 0; i < num_outputs; i++) {
       shapes.push_back(known_shapes_[result_handles[i]]);
@@ -270,8 +281,11 @@ const BACKEND_EDITS = [
     find: 'napi_value TFJSBackend::GetNumOfTensors(napi_env env) {',
     replace: `void TFJSBackend::ForgetHandle(TFE_TensorHandle *handle) {
   known_shapes_.erase(handle);
+  variable_shapes_.erase(handle);
   small_ints_.erase(handle);
 }
+
+static const char kVariableShapeKey[] = "ReadVariableOp";
 
 // FusedBatchNorm's shape functions leave reserve_space_3 unknown: its size
 // is the kernel's business (an empty tensor from TF's CPU kernel, oneDNN's
@@ -288,6 +302,17 @@ bool TFJSBackend::RecallOutputShapes(
   TF_AutoStatus status;
   const std::string name = TFE_OpGetName(op, status.status);
   if (TF_GetCode(status.status) != TF_OK) return false;
+  if (name == "ReadVariableOp" && inputs.size() == 1) {
+    // The optimiser reads every variable after its update: without this,
+    // each read would be a round trip to the executor.
+    auto known = variable_shapes_.find(inputs[0]);
+    if (known == variable_shapes_.end()) {
+      *learn_key = kVariableShapeKey;
+      return false;
+    }
+    shapes->assign(1, known->second);
+    return true;
+  }
   if (name != "FusedBatchNormV3" && name != "_MklNativeFusedBatchNormEx" &&
       name != "_FusedBatchNormEx") {
     return false;

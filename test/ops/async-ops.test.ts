@@ -169,6 +169,38 @@ describe('withAsyncOps', () => {
     disposeParams(p);
   });
 
+  it('gives a resource variable read its current shape, also after an assignment of another shape', () => {
+    // The binding learns a variable's shape from its first queued read and
+    // forgets it when any op but a read or a ResourceApply* update takes the
+    // handle. A VarHandleOp's shape attribute may be unknown (-1) to allow this.
+    const be = nativeBackend();
+    const b = be.binding;
+    const dtype = [attr.type(b, 'dtype')];
+    const handle = be.executeSingleOutput(
+      'VarHandleOp',
+      [attr.str(b, 'container', ''), attr.str(b, 'shared_name', 'bnlab_test_variable_shape'), ...dtype, attr.shape(b, 'shape', [-1])],
+      [],
+    );
+    const assign = (t: tf.Tensor) => be.executeMultipleOutputs('AssignVariableOp', dtype, [handle, t], 0);
+    const read = () => be.executeSingleOutput('ReadVariableOp', dtype, [handle]);
+    const a = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
+    const c = tf.tensor1d([7, 8, 9, 10]);
+    const [first, second, third, fourth] = withAsyncOps(() => {
+      assign(a);
+      const r1 = read(); // learns [2, 3]
+      const r2 = read(); // recalled
+      assign(c); // forgets
+      const r3 = read(); // learns [4]
+      const r4 = read();
+      return [r1, r2, r3, r4];
+    });
+    assert.deepEqual([first.shape, second.shape, third.shape, fourth.shape], [[2, 3], [2, 3], [4], [4]]);
+    assert.deepEqual(Array.from(second.dataSync()), [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(Array.from(fourth.dataSync()), [7, 8, 9, 10]);
+    be.executeMultipleOutputs('DestroyResourceOp', [attr.bool(b, 'ignore_lookup_error', true)], [handle], 0);
+    tf.dispose([handle, a, c, first, second, third, fourth]);
+  });
+
   it('trains exactly as synchronous execution: same losses and weights over 3 steps, BN and no BN', () => {
     for (const norm of ['batch', 'none'] as const) {
       const run = (asyncOn: boolean) => {

@@ -179,11 +179,11 @@ export class SgdMomentum {
       if (gd !== g) gd.dispose();
       updated.push(s);
     }
-    // The reads come after every update is queued: a ReadVariableOp's shape
-    // is not known until it has run, so the binding waits for each one (and
-    // the queue before it). Read in turn with the updates, each variable
-    // would cost a round trip to TF's executor; this way the first read
-    // waits for the step and the rest find their updates done.
+    // The reads come after every update is queued. TF's shape function
+    // cannot tell a ReadVariableOp's shape, so the binding waits for the
+    // first read of each variable (and the queue before it) and recalls the
+    // shape afterwards; read in turn with the updates, that first step would
+    // cost a round trip to TF's executor per variable.
     for (const s of updated) {
       const w = s.variable;
       const next = be.executeSingleOutput('ReadVariableOp', readAttrs, [s.weight]);
