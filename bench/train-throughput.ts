@@ -7,8 +7,9 @@
  *   npm run bench -- --against torch    also PyTorch CPU (2 threads), default
  *                                       and best configurations, and the ratios
  *                                       (--rounds N, default 3: see below)
- *   npm run bench -- --profile          where one step's time goes, per kernel
- *                                       (that step runs synchronously)
+ *   npm run bench -- --profile          where one step's time goes, per TF op
+ *                                       (forward, backward and optimiser; that
+ *                                       step runs synchronously)
  *   npm run bench -- --quick-net        the quick profile's network (ResNet-14 of width 8
  *                                       on 14×14×1) on its thread count (one), as the
  *                                       report trains it
@@ -51,11 +52,12 @@ import { loadedThreads, profileThreads, sizeThreadPoolsUnlessSet, useEveryCore }
 import { lrSweepBase } from '../lib/src/experiments/sweep';
 import { countForwardMacs, Norm, NORMS, resnet } from '../lib/src/models';
 import { setClosedFormGroupNorm } from '../lib/src/ops';
-import { asyncOpsAvailable, setAsyncOps } from '../lib/src/ops/native';
+import { asyncOpsAvailable, nativeBackend, setAsyncOps } from '../lib/src/ops/native';
 import { SgdMomentum } from '../lib/src/train/optimizer';
 import { trainStep } from '../lib/src/train/loop';
 import { Rng } from '../lib/src/util/rng';
 import { median } from './median';
+import { OpTime, threadCpu, threadCpuPerStep, timeNativeOps } from './native-profile';
 import type { TorchNorm } from './torch';
 
 /** A norm, or 'fixup': no norm with Fixup's initialisation. */
@@ -176,29 +178,21 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
     return performance.now() - t0;
   };
   for (let i = 0; i < a.warmup; i++) step();
-  let profile: { kernel: string; ms: number; calls: number }[] | undefined;
+  let profile: OpTime[] | undefined;
   if (a.profile) {
-    // Profiled synchronously: queued, a kernel's time would be the time to
-    // queue it.
+    if (backend.name !== 'tensorflow') throw new Error(`--profile times the native backend's ops, not ${backend.name}'s`);
+    // One synchronous step: queued, a call's time would be the time to queue it.
     setAsyncOps(false);
-    const info = await tf.profile(() => {
-      step();
-    });
-    setAsyncOps(true);
-    const byKernel = new Map<string, { ms: number; calls: number }>();
-    for (const k of info.kernels) {
-      const e = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
-      e.ms += Number(await k.kernelTimeMs) || 0;
-      e.calls += 1;
-      byKernel.set(k.name, e);
-    }
-    profile = [...byKernel.entries()].map(([kernel, e]) => ({ kernel, ms: +e.ms.toFixed(2), calls: e.calls })).sort((p, q) => q.ms - p.ms);
+    profile = timeNativeOps(nativeBackend(), () => void step());
+    setAsyncOps(a.queue ?? true);
   }
   // Voluntary context switches (all threads): how often a thread went to
   // sleep waiting, e.g. TF's workers between ops.
   const switches0 = process.resourceUsage().voluntaryContextSwitches;
   const cpu0 = process.cpuUsage(); // every thread's: what a second process on the same cores has left
+  const threads0 = threadCpu();
   for (let i = 0; i < a.steps; i++) times.push(step());
+  const threads1 = threadCpu();
   const switchesPerStep = (process.resourceUsage().voluntaryContextSwitches - switches0) / a.steps;
   const cpu = process.cpuUsage(cpu0);
   const ms = median(times);
@@ -228,6 +222,9 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
     warmup: a.warmup,
     contextSwitchesPerStep: Math.round(switchesPerStep),
     cpuMsPerStep: +((cpu.user + cpu.system) / 1000 / a.steps).toFixed(1),
+    // Each thread's CPU per step (Linux): TF's compute threads, its
+    // executor, V8's helpers; with the JavaScript thread apart.
+    ...(threads0 && threads1 ? { threadCpuMsPerStep: threadCpuPerStep(threads0, threads1, a.steps) } : {}),
     ...(profile ? { profile } : {}),
   };
 }
