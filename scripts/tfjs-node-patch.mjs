@@ -18,8 +18,12 @@
  * binding asked for it with TFE_TensorHandleNumDims, which waits for the op to
  * finish, so the patch first runs TF's own shape function on the op
  * (TFE_InferShapes) from the input shapes it has recorded, and the values of
- * small int32 inputs made from JavaScript (sizes, axes, paddings). Only when
- * that leaves a dimension unknown does it wait, as before.
+ * small int32 inputs made from JavaScript (sizes, axes, paddings). Where a
+ * shape function leaves an output unknown, two kinds of op have their shapes
+ * recalled from an earlier run (RecallOutputShapes): batch norm, whose
+ * reserve_space_3 follows from its attributes and input shapes, and
+ * ReadVariableOp, whose shape is the variable's. Only when neither applies
+ * does it wait, as before.
  *
  * Each edit names the text it expects, so a tfjs-node upgrade that moves that
  * text fails the set-up loudly instead of building an unpatched addon.
