@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { resultLine } from './child-output';
 
 export interface TorchConfig {
   /** 'default': what a user gets out of the box; 'best': the fastest setting found on this machine. */
@@ -172,19 +173,6 @@ export function torchBenchArgs(o: Omit<TorchBenchOptions, 'python' | 'root'>): s
   return args;
 }
 
-function lastJsonLine(stdout: string): Record<string, unknown> | null {
-  const lines = stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('{'));
-  for (let i = lines.length - 1; i >= 0; i--) {
-    try {
-      const v: unknown = JSON.parse(lines[i]);
-      if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
-    } catch {
-      // not the result line
-    }
-  }
-  return null;
-}
-
 /**
  * Trains one model in one fresh Python process and returns its JSON line:
  * { framework: 'torch', backend: 'cpu', model: 'resnet20', norm, input, batch,
@@ -201,7 +189,7 @@ export async function runTorchBench(opts: TorchBenchOptions): Promise<Record<str
   const r = await run(python, [script, ...torchBenchArgs(opts)], { cwd: root, env: torchBenchEnv(opts.config, opts.threads) });
   const what = `torch bench (norm=${opts.norm}, config=${opts.config.name})`;
   if (r.code !== 0) throw new Error(`${what} exited with ${r.code ?? r.signal}\n${tail(r.stderr)}`);
-  const result = lastJsonLine(r.stdout);
+  const result = resultLine(r.stdout);
   if (!result || typeof result.msPerStep !== 'number') throw new Error(`${what} printed no result line\n${tail(r.stdout + r.stderr)}`);
   return result;
 }
@@ -209,7 +197,7 @@ export async function runTorchBench(opts: TorchBenchOptions): Promise<Record<str
 /** Multiply-adds of one image's forward pass, as the Python script counts them (convs + linear). */
 export async function torchMacsPerImage(python: string, norm: TorchNorm = 'batch', root: string = ROOT): Promise<number> {
   const r = await run(python, [path.join(root, 'bench', 'torch', 'resnet_bench.py'), '--count-macs', '--norm', norm], { cwd: root });
-  const v = r.code === 0 ? lastJsonLine(r.stdout) : null;
+  const v = r.code === 0 ? resultLine(r.stdout) : null;
   if (!v || typeof v.macsPerImageForward !== 'number') throw new Error(`--count-macs failed\n${tail(r.stdout + r.stderr)}`);
   return v.macsPerImageForward;
 }

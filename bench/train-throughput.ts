@@ -56,6 +56,7 @@ import { asyncOpsAvailable, nativeBackend, setAsyncOps } from '../lib/src/ops/na
 import { SgdMomentum } from '../lib/src/train/optimizer';
 import { trainStep } from '../lib/src/train/loop';
 import { Rng } from '../lib/src/util/rng';
+import { resultLine } from './child-output';
 import { median } from './median';
 import { OpTime, threadCpu, threadCpuPerStep, timeNativeOps } from './native-profile';
 import type { TorchNorm } from './torch';
@@ -236,8 +237,9 @@ function runChild(norm: BenchModel, argv: string[]): Record<string, unknown> {
     cwd: path.resolve(__dirname, '..'),
   });
   if (r.status !== 0) throw new Error(`the bnlab ${norm} benchmark process exited with ${r.status ?? r.signal}`);
-  const line = r.stdout.toString().trim().split('\n').pop()!;
-  return JSON.parse(line);
+  const result = resultLine(r.stdout.toString());
+  if (result === null) throw new Error(`the bnlab ${norm} benchmark process printed no result line`);
+  return result;
 }
 
 async function main() {
