@@ -1,8 +1,9 @@
 /**
  * `npm run bench:fusions`: what each of the native fast path's step-level
  * measures buys in a ResNet-20 training step (batch 128, as `npm run
- * bench`): the fused pairs of ops (ops.setFusions) and asynchronous
- * execution (setAsyncOps).
+ * bench`): the fused pairs of ops (ops.setFusions), asynchronous
+ * execution (setAsyncOps) and the side queue for the weights' gradients
+ * (setSideQueue).
  *
  *   npm run bench:fusions [-- --steps 40 --warmup 6]
  *
@@ -18,7 +19,7 @@ import { initBackend } from '../lib/src/backend';
 import { useEveryCore } from '../lib/src/backend/threads';
 import { Norm, resnet } from '../lib/src/models';
 import { setFusions } from '../lib/src/ops';
-import { asyncOpsAvailable, setAsyncOps } from '../lib/src/ops/native';
+import { asyncOpsAvailable, setAsyncOps, setSideQueue } from '../lib/src/ops/native';
 import { SgdMomentum } from '../lib/src/train/optimizer';
 import { trainStep } from '../lib/src/train/loop';
 import { Rng } from '../lib/src/util/rng';
@@ -37,6 +38,8 @@ const CASES: { norm: Norm; measure: string; set: (on: boolean) => void }[] = [
   { norm: 'batch', measure: 'fused BN + ReLU', set: (on) => setFusions({ batchNormRelu: on }) },
   { norm: 'none', measure: 'async execution', set: setAsyncOps },
   { norm: 'batch', measure: 'async execution', set: setAsyncOps },
+  { norm: 'none', measure: 'side queue for weight gradients', set: setSideQueue },
+  { norm: 'batch', measure: 'side queue for weight gradients', set: setSideQueue },
 ];
 
 async function main() {

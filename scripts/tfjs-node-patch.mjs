@@ -25,6 +25,14 @@
  * ReadVariableOp, whose shape is the variable's. Only when neither applies
  * does it wait, as before.
  *
+ * It also adds `binding.bnlabSetSideQueue(on)`: while async mode is on, the
+ * calling thread's ops go to a second asynchronous executor with a thread
+ * of its own (lib/src/ops/native.ts, onSideQueue), so that an op nothing
+ * waits for soon (a layer's weight gradient) runs alongside the main queue
+ * instead of behind it. TF makes an op wait for its inputs whichever
+ * executor produces them; turning async mode off waits for both queues.
+ * Outside async mode the call changes nothing and returns false.
+ *
  * Each edit names the text it expects, so a tfjs-node upgrade that moves that
  * text fails the set-up loudly instead of building an unpatched addon.
  */
@@ -41,6 +49,7 @@ const HEADER_EDITS = [
 
   ${PATCH_MARKER}
   napi_value SetAsync(napi_env env, napi_value enabled_value);
+  napi_value SetSideQueue(napi_env env, napi_value enabled_value);
 `,
   },
   {
@@ -77,6 +86,10 @@ const HEADER_EDITS = [
   // decide an output shape (sizes, axes, paddings).
   std::unordered_map<TFE_TensorHandle *, bool> small_ints_;
   TFE_Executor *async_executor_ = nullptr;
+  // A second asynchronous queue with its own thread, for ops that need not
+  // wait for the main queue's (see SetSideQueue).
+  TFE_Executor *side_executor_ = nullptr;
+  bool side_ = false;
   TFE_Executor *sync_executor_ = nullptr;
   bool async_ = false;
 `,
@@ -433,15 +446,22 @@ napi_value TFJSBackend::SetAsync(napi_env env, napi_value enabled_value) {
     TFE_ContextSetExecutorForThread(tfe_context_, async_executor_);
     async_ = true;
   } else if (!enabled && async_) {
-    TF_AutoStatus status;
-    TFE_ExecutorWaitForAllPendingNodes(async_executor_, status.status);
     std::string message;
-    if (TF_GetCode(status.status) != TF_OK) {
-      message = TF_Message(status.status);
-      TFE_ExecutorClearError(async_executor_);
+    // Each queue runs on its own thread, and an op waits for its inputs
+    // whichever queue makes them, so waiting for one queue and then the
+    // other cannot deadlock.
+    for (TFE_Executor *executor : {async_executor_, side_executor_}) {
+      if (executor == nullptr) continue;
+      TF_AutoStatus status;
+      TFE_ExecutorWaitForAllPendingNodes(executor, status.status);
+      if (TF_GetCode(status.status) != TF_OK) {
+        if (message.empty()) message = TF_Message(status.status);
+        TFE_ExecutorClearError(executor);
+      }
     }
     TFE_ContextSetExecutorForThread(tfe_context_, sync_executor_);
     async_ = false;
+    side_ = false;
     if (!message.empty()) {
       NAPI_THROW_ERROR(env, "an op queued in async mode failed: %s",
                        message.c_str());
@@ -454,6 +474,28 @@ napi_value TFJSBackend::SetAsync(napi_env env, napi_value enabled_value) {
   return result;
 }
 
+napi_value TFJSBackend::SetSideQueue(napi_env env, napi_value enabled_value) {
+  bool enabled;
+  napi_status nstatus = napi_get_value_bool(env, enabled_value, &enabled);
+  ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+  // Outside async mode every op runs at once, in order: there is no queue
+  // to choose, and the call changes nothing.
+  if (enabled && async_ && side_executor_ == nullptr) {
+    side_executor_ = TFE_NewExecutor(/*is_async=*/true,
+                                     /*enable_streaming_enqueue=*/true,
+                                     /*in_flight_nodes_limit=*/0);
+  }
+  if (async_) {
+    TFE_ContextSetExecutorForThread(tfe_context_,
+                                    enabled ? side_executor_ : async_executor_);
+    side_ = enabled;
+  }
+  napi_value result;
+  nstatus = napi_get_boolean(env, side_, &result);
+  ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
+  return result;
+}
+
 napi_value TFJSBackend::GetNumOfTensors(napi_env env) {`,
   },
 ];
@@ -462,19 +504,31 @@ const BINDING_EDITS = [
   {
     find: 'static napi_value IsUsingGPUDevice(napi_env env, napi_callback_info info) {',
     replace: `${PATCH_MARKER}
-static napi_value BnlabSetAsync(napi_env env, napi_callback_info info) {
+// Calls a TFJSBackend method that takes one boolean, for the bnlab* functions.
+static napi_value CallWithOneBool(
+    napi_env env, napi_callback_info info, const char *name,
+    napi_value (TFJSBackend::*method)(napi_env, napi_value)) {
   size_t argc = 1;
   napi_value args[1];
   napi_value js_this;
   napi_status nstatus = napi_get_cb_info(env, info, &argc, args, &js_this, nullptr);
   ENSURE_NAPI_OK_RETVAL(env, nstatus, nullptr);
   if (argc < 1) {
-    NAPI_THROW_ERROR(env, "bnlabSetAsync() takes one boolean");
+    NAPI_THROW_ERROR(env, "%s() takes one boolean", name);
     return nullptr;
   }
   TFJSBackend *const backend = GetTFJSBackend(env);
   if (!backend) return nullptr;
-  return backend->SetAsync(env, args[0]);
+  return (backend->*method)(env, args[0]);
+}
+
+static napi_value BnlabSetAsync(napi_env env, napi_callback_info info) {
+  return CallWithOneBool(env, info, "bnlabSetAsync", &TFJSBackend::SetAsync);
+}
+
+static napi_value BnlabSetSideQueue(napi_env env, napi_callback_info info) {
+  return CallWithOneBool(env, info, "bnlabSetSideQueue",
+                         &TFJSBackend::SetSideQueue);
 }
 
 static napi_value IsUsingGPUDevice(napi_env env, napi_callback_info info) {`,
@@ -487,6 +541,8 @@ static napi_value IsUsingGPUDevice(napi_env env, napi_callback_info info) {`,
        nullptr, napi_default, nullptr},
       {"bnlabSetAsync", nullptr, BnlabSetAsync, nullptr, nullptr, nullptr,
        napi_default, nullptr},
+      {"bnlabSetSideQueue", nullptr, BnlabSetSideQueue, nullptr, nullptr,
+       nullptr, napi_default, nullptr},
 `,
   },
 ];

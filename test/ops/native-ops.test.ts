@@ -227,7 +227,7 @@ describe('biasAdd', () => {
   }
 });
 
-describe('conv2d with a bias', () => {
+describe('conv2d', () => {
   it("runs TF's oneDNN conv-with-bias kernel here (the wheel's TF has oneDNN)", () => {
     assert.ok(conv2dBiasAvailable());
   });
@@ -252,12 +252,22 @@ describe('conv2d with a bias', () => {
     });
   }
 
-  it('without a bias is tf.conv2d', () => {
-    const x = normal([2, 5, 5, 3]);
-    const w = normal([3, 3, 3, 4]);
-    tf.tidy(() => assertClose(ops.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, null, 2), tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 2, 'same'), TOL, 'no bias'));
-    tf.dispose([x, w]);
-  });
+  for (const [xShape, cout, stride] of [
+    [[2, 5, 5, 3], 4, 2],
+    [[3, 7, 5, 4], 6, 1],
+  ] as [number[], number, number][]) {
+    it(`without a bias matches tf.conv2d on [${xShape}], stride ${stride}: output and gradients w.r.t. x and kernel`, () => {
+      const x = normal(xShape);
+      const w = normal([3, 3, xShape[3], cout], 0, 0.5);
+      compare(
+        `conv2d without bias [${xShape}] stride ${stride}`,
+        (xs, ws) => ops.conv2d(xs as tf.Tensor4D, ws as tf.Tensor4D, null, stride),
+        (xs, ws) => tf.conv2d(xs as tf.Tensor4D, ws as tf.Tensor4D, stride, 'same'),
+        [x, w],
+      );
+      tf.dispose([x, w]);
+    });
+  }
 });
 
 describe('batchNormRelu, training mode', () => {

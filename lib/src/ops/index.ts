@@ -13,7 +13,7 @@ import {
   isNativeBackend,
   NativeBatchNormArgs,
   nativeBiasAdd,
-  nativeConv2dBias,
+  nativeConv2d,
   nativeGlobalAvgPool,
   nativeRelu,
 } from './native';
@@ -178,8 +178,10 @@ export function plainGlobalAvgPool(x: tf.Tensor4D): tf.Tensor2D {
 
 /** A 3×3 (or k×k) convolution with 'same' padding and an optional bias, channels-last. */
 export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | null, stride: number): tf.Tensor4D {
-  if (bias && fusions.convBias && fastFor(x, kernel, bias) && conv2dBiasAvailable()) return nativeConv2dBias(x, kernel, bias, stride);
-  return plainConv2d(x, kernel, bias, stride);
+  if (!fastFor(x, kernel)) return plainConv2d(x, kernel, bias, stride);
+  if (bias && fusions.convBias && fastFor(bias) && conv2dBiasAvailable()) return nativeConv2d(x, kernel, bias, stride);
+  const y = nativeConv2d(x, kernel, null, stride);
+  return bias ? (biasAdd(y, bias) as tf.Tensor4D) : y;
 }
 
 export function plainConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | null, stride: number): tf.Tensor4D {

@@ -271,7 +271,7 @@ export function batchNormReluAvailable(): boolean {
   return kernelRuns('_MklNativeFusedBatchNormEx', batchNormAttrs(b, 1e-5, 1, true).forward, [[2, 1, 1, 1], [1], [1], [1], [1]], 6);
 }
 
-// ---------------------------------------------------------------- conv + bias
+// ---------------------------------------------------------------- conv (+ bias)
 
 /** Conv2D's attributes: 'SAME' padding, NHWC, no dilation. */
 function convAttrs(b: TfBinding, stride: number): OpAttr[] {
@@ -285,37 +285,56 @@ function convAttrs(b: TfBinding, stride: number): OpAttr[] {
 }
 
 /**
- * conv2d(x, w) + b in one oneDNN convolution with a bias, forward; TF's
- * Conv2DBackpropInput, Conv2DBackpropFilter and BiasAddGrad backward.
+ * conv2d(x, w) (+ b), forward as one oneDNN convolution; backward TF's
+ * Conv2DBackpropInput and Conv2DBackpropFilter (and BiasAddGrad), the
+ * kernels tfjs-node's own conv2d gradient runs.
  *
- * TF's eager runtime rewrites Conv2D to oneDNN but never fuses the BiasAdd
- * after it, and TF's BiasAdd is a separate full pass over the output.
- * `_MklNativeConv2DWithBias` is the oneDNN kernel TF's own graph rewrite
- * uses for Conv2D + BiasAdd; its kernel is registered under the
+ * With a bias: TF's eager runtime rewrites Conv2D to oneDNN but never fuses
+ * the BiasAdd after it, and TF's BiasAdd is a separate full pass over the
+ * output. `_MklNativeConv2DWithBias` is the oneDNN kernel TF's own graph
+ * rewrite uses for Conv2D + BiasAdd; its kernel is registered under the
  * "MklNameChangeOp" label, which the `_kernel` attribute selects.
+ *
+ * Without one, the forward is tfjs-node's Conv2D, and what this path adds is
+ * the order of the backward: the weights' gradient goes on the side queue
+ * (onSideQueue), since nothing in the backward pass waits for it, so TF runs
+ * it alongside the input gradients the next layers wait for.
+ *
  * Padding is TF's 'SAME' (for stride 2 on even sizes: 0 before, 1 after),
  * as tf.conv2d's 'same' on this backend.
  */
-export function nativeConv2dBias(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1D, stride: number): tf.Tensor4D {
+export function nativeConv2d(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1D | null, stride: number): tf.Tensor4D {
   const be = nativeBackend();
   const b = be.binding;
   const conv = convAttrs(b, stride);
+  const backward = (dy: tf.Tensor4D, xv: tf.Tensor, wv: tf.Tensor): tf.Tensor[] => {
+    const inputSizes = tf.tensor1d(xv.shape, 'int32');
+    const filterSizes = tf.tensor1d(wv.shape, 'int32');
+    const dx = be.executeSingleOutput('Conv2DBackpropInput', conv, [inputSizes, wv, dy]);
+    const dw = onSideQueue(() => be.executeSingleOutput('Conv2DBackpropFilter', conv, [xv, filterSizes, dy]));
+    tf.dispose([inputSizes, filterSizes]);
+    return [dx, dw];
+  };
+  if (bias === null) {
+    const f = tf.customGrad((xs, ws, save) => {
+      (save as tf.GradSaveFunc)([xs as tf.Tensor, ws as tf.Tensor]);
+      return {
+        value: be.executeSingleOutput('Conv2D', conv, [xs as tf.Tensor, ws as tf.Tensor]) as tf.Tensor4D,
+        gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => backward(dy, saved[0], saved[1]),
+      };
+    });
+    return f(x, w) as tf.Tensor4D;
+  }
   const fused = [...conv, oneDnnKernel(b)];
   const biasGrad = biasAttrs(b);
   const f = tf.customGrad((xs, ws, bs, save) => {
     (save as tf.GradSaveFunc)([xs as tf.Tensor, ws as tf.Tensor]);
     return {
       value: be.executeSingleOutput('_MklNativeConv2DWithBias', fused, [xs as tf.Tensor, ws as tf.Tensor, bs as tf.Tensor]) as tf.Tensor4D,
-      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-        const [xv, wv] = saved;
-        const inputSizes = tf.tensor1d(xv.shape, 'int32');
-        const filterSizes = tf.tensor1d(wv.shape, 'int32');
-        const dx = be.executeSingleOutput('Conv2DBackpropInput', conv, [inputSizes, wv, dy]);
-        const dw = be.executeSingleOutput('Conv2DBackpropFilter', conv, [xv, filterSizes, dy]);
-        const db = be.executeSingleOutput('BiasAddGrad', biasGrad, [dy]);
-        tf.dispose([inputSizes, filterSizes]);
-        return [dx, dw, db];
-      },
+      gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => [
+        ...backward(dy, saved[0], saved[1]),
+        be.executeSingleOutput('BiasAddGrad', biasGrad, [dy]),
+      ],
     };
   });
   return f(x, w, bias) as tf.Tensor4D;
@@ -341,9 +360,11 @@ export function fusedBatchNormReluTrain(x: tf.Tensor4D, a: NativeBatchNormArgs):
 
 interface AsyncBinding {
   bnlabSetAsync?: (on: boolean) => boolean;
+  bnlabSetSideQueue?: (on: boolean) => boolean;
 }
 
 let asyncAllowed = true;
+let sideQueueAllowed = true;
 
 /**
  * Allow (default) or forbid asynchronous execution in withAsyncOps, e.g. to
@@ -383,4 +404,37 @@ export function withAsyncOps<T>(f: () => T): T {
   }
   binding.bnlabSetAsync(false); // waits for the queue; throws if an op failed
   return result;
+}
+
+/**
+ * Allow (default) or forbid the side queue in onSideQueue, e.g. to time a
+ * step both ways (bench/fusion-ab.ts).
+ */
+export function setSideQueue(allowed: boolean): void {
+  sideQueueAllowed = allowed;
+}
+
+/**
+ * Runs f with its ops on a second asynchronous queue, when withAsyncOps is
+ * queueing ops; otherwise just calls f.
+ *
+ * Why: one queue runs its ops one after another, and TF prepares each op
+ * (tens of microseconds) while its worker threads wait. An op that nothing
+ * soon needs, such as a layer's weight gradient in the backward pass, can
+ * run on the side queue's thread alongside the main queue's ops, filling
+ * those gaps. Values cannot change: TF makes an op wait for its inputs
+ * whichever queue produces them, and each queue keeps its own order. Keep
+ * stateful ops (variable updates and reads) off it: two ops on one variable
+ * have no data dependency between them to keep their order across queues.
+ */
+export function onSideQueue<T>(f: () => T): T {
+  if (!sideQueueAllowed || !isNativeBackend()) return f();
+  const binding = nativeBackend().binding as unknown as AsyncBinding;
+  // The binding ignores the request outside async mode.
+  if (typeof binding.bnlabSetSideQueue !== 'function' || !binding.bnlabSetSideQueue(true)) return f();
+  try {
+    return f();
+  } finally {
+    binding.bnlabSetSideQueue(false);
+  }
 }
