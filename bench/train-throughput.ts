@@ -182,8 +182,12 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
   let profile: OpTime[] | undefined;
   if (a.profile) {
     if (backend.name !== 'tensorflow') throw new Error(`--profile times the native backend's ops, not ${backend.name}'s`);
-    // One synchronous step: queued, a call's time would be the time to queue it.
+    // A synchronous step: queued, a call's time would be the time to queue
+    // it. The first synchronous step after queued ones ran its batch-norm
+    // gradients, ReLU gradients and adds 2–3 times slower than the next
+    // one, so the profile times the second.
     setAsyncOps(false);
+    step();
     profile = timeNativeOps(nativeBackend(), () => void step());
     setAsyncOps(a.queue ?? true);
   }

@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/src/backend';
 import * as ops from '../../lib/src/ops';
-import { batchNormReluAvailable, conv2dBiasAvailable } from '../../lib/src/ops/native';
+import { batchNormReluAvailable, conv2dBiasAvailable, nativeBackend } from '../../lib/src/ops/native';
+import { timeNativeOps } from '../../bench/native-profile';
 import { assertClose, liveTensors } from './helpers';
 
 const TOL = 1e-4;
@@ -268,6 +269,25 @@ describe('conv2d', () => {
       tf.dispose([x, w]);
     });
   }
+
+  it("computes only the gradients asked for: none for an input that needs none (the network's input)", () => {
+    const x = normal([2, 6, 6, 3]) as tf.Tensor4D;
+    const w = normal([3, 3, 3, 4]) as tf.Tensor4D;
+    for (const bias of [null, normal([4]) as tf.Tensor1D]) {
+      const calls = (f: () => tf.Tensor | tf.Tensor[]) => {
+        const timed = timeNativeOps(nativeBackend(), () => tf.dispose(f()));
+        return (kernel: string) => timed.find((o) => o.kernel === kernel)?.calls ?? 0;
+      };
+      const loss = (xs: tf.Tensor, ws: tf.Tensor) => tf.sum(ops.conv2d(xs as tf.Tensor4D, ws as tf.Tensor4D, bias, 1));
+      const onlyW = calls(() => tf.grad((ws: tf.Tensor) => loss(x, ws))(w));
+      assert.equal(onlyW('Conv2DBackpropInput'), 0, `${bias ? 'with' : 'without'} bias: no input gradient`);
+      assert.equal(onlyW('Conv2DBackpropFilter'), 1);
+      const both = calls(() => tf.grads((xs: tf.Tensor, ws: tf.Tensor) => loss(xs, ws))([x, w]));
+      assert.equal(both('Conv2DBackpropInput'), 1, `${bias ? 'with' : 'without'} bias: the input gradient when asked for`);
+      bias?.dispose();
+    }
+    tf.dispose([x, w]);
+  });
 });
 
 describe('batchNormRelu, training mode', () => {
