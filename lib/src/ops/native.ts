@@ -259,7 +259,7 @@ function kernelRuns(op: string, attrs: OpAttr[], shapes: number[][], numOutputs:
   return ok;
 }
 
-/** Whether nativeConv2dBias can run here. */
+/** Whether nativeConv2d can run with a bias here (its oneDNN conv-with-bias kernel). */
 export function conv2dBiasAvailable(): boolean {
   const b = nativeBackend().binding;
   return kernelRuns('_MklNativeConv2DWithBias', [...convAttrs(b, 1), oneDnnKernel(b)], [[1, 2, 2, 1], [1, 1, 1, 1], [1]], 1);
