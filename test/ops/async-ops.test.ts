@@ -55,6 +55,27 @@ function assertIssuedBeforeFinished(chain: () => tf.Tensor): tf.Tensor {
   return y!;
 }
 
+/** Ten 3×3 convolutions of x by w in a row (each intermediate disposed): a chain of ops long enough to time. */
+function convChain(x: tf.Tensor4D, w: tf.Tensor4D): () => tf.Tensor4D {
+  return () => {
+    let y = x;
+    for (let i = 0; i < 10; i++) {
+      const z = tf.conv2d(y, w, 1, 'same');
+      if (y !== x) y.dispose();
+      y = z;
+    }
+    return y;
+  };
+}
+
+/** The same shapes and, to the last bit, the same values, output by output. */
+function assertSameTensors(queued: tf.Tensor[], plain: tf.Tensor[]): void {
+  queued.forEach((t, i) => {
+    assert.deepEqual(t.shape, plain[i].shape, `output ${i}: shape`);
+    assert.deepEqual(Array.from(t.dataSync()), Array.from(plain[i].dataSync()), `output ${i}: values`);
+  });
+}
+
 /**
  * Trains a small ResNet for 3 steps with a measure on and again with it off
  * (set(true), set(false)), with BN and without, and asserts the same losses
@@ -97,15 +118,7 @@ describe('withAsyncOps', () => {
     const x = tf.randomNormal([64, 32, 32, 16], 0, 1, 'float32', 1) as tf.Tensor4D;
     const w = tf.randomNormal([3, 3, 16, 16], 0, 0.1, 'float32', 2) as tf.Tensor4D;
     x.dataSync();
-    const chain = () => {
-      let y = x;
-      for (let i = 0; i < 10; i++) {
-        const z = tf.conv2d(y, w, 1, 'same');
-        if (y !== x) y.dispose();
-        y = z;
-      }
-      return y;
-    };
+    const chain = convChain(x, w);
     // The first convolution of a process creates oneDNN's primitives, which
     // happens while the op is issued: run the chain once before timing it.
     chain().dispose();
@@ -129,10 +142,7 @@ describe('withAsyncOps', () => {
     };
     const queued = withAsyncOps(() => f());
     const plain = f();
-    queued.forEach((t, i) => {
-      assert.deepEqual(t.shape, plain[i].shape, `output ${i}: shape`);
-      assert.deepEqual(Array.from(t.dataSync()), Array.from(plain[i].dataSync()), `output ${i}: values`);
-    });
+    assertSameTensors(queued, plain);
     tf.dispose([x, k, ...queued, ...plain]);
   });
 
@@ -344,25 +354,14 @@ describe('onSideQueue', () => {
       });
     const queued = withAsyncOps(f);
     const plain = f();
-    queued.forEach((t, i) => {
-      assert.deepEqual(t.shape, plain[i].shape, `output ${i}: shape`);
-      assert.deepEqual(Array.from(t.dataSync()), Array.from(plain[i].dataSync()), `output ${i}: values`);
-    });
+    assertSameTensors(queued, plain);
     tf.dispose([a, k, ...queued, ...plain]);
   });
 
   it("is a queue of its own: an op on the main queue does not wait for the side queue's ops", () => {
     const a = x();
     const k = w();
-    const sideChain = () => {
-      let y = a;
-      for (let i = 0; i < 10; i++) {
-        const z = tf.conv2d(y, k, 1, 'same');
-        if (y !== a) y.dispose();
-        y = z;
-      }
-      return y;
-    };
+    const sideChain = convChain(a, k);
     withAsyncOps(() => onSideQueue(sideChain).dispose()); // creates oneDNN's primitives
     // The main queue's small op is read while the side queue still runs its
     // chain; on one queue it would come after the whole chain. Best of three
