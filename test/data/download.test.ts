@@ -89,7 +89,12 @@ describe('downloadFile', () => {
     const dest = path.join(out, 'a.tar.gz');
     await assert.rejects(downloadFile(`${base}/missing`, dest), /\/missing: HTTP 404/);
     await assert.rejects(downloadFile(`${base}/loop`, dest), /more than 5 redirects/);
-    await assert.rejects(downloadFile(`${base}/cut`, dest), /\/cut: .*nothing was kept/);
+    // Repeated because the .part file is opened asynchronously: a cleanup that
+    // raced its opening left it behind only now and then.
+    for (let i = 0; i < 20; i++) {
+      await assert.rejects(downloadFile(`${base}/cut`, dest), /\/cut: .*nothing was kept/);
+      assert.deepEqual(ls(out), [], `after cut connection ${i + 1}`);
+    }
     await assert.rejects(downloadFile('http://127.0.0.1:1/x', dest), /127\.0\.0\.1:1\/x: download failed/);
     assert.deepEqual(ls(out), []);
   });

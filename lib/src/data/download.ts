@@ -92,10 +92,19 @@ export async function downloadFile(url: string, dest: string, opts: DownloadOpti
   try {
     await new Promise<void>((resolve, reject) => {
       const out = fs.createWriteStream(part);
+      // The .part file is opened asynchronously, so it may appear after a
+      // failure; reject only once the stream has closed, or the cleanup
+      // below could run first and leave the .part behind.
+      let failed = false;
       const fail = (err: Error) => {
+        if (failed) return;
+        failed = true;
         response.destroy();
-        out.destroy();
-        reject(err);
+        if (out.closed) reject(err);
+        else {
+          out.once('close', () => reject(err));
+          out.destroy();
+        }
       };
       response.on('data', (chunk: Buffer) => {
         received += chunk.length;
