@@ -5,7 +5,9 @@
  * execution (setAsyncOps) and the side queue for the weights' gradients
  * (setSideQueue).
  *
- *   npm run bench:fusions [-- --steps 40 --warmup 6]
+ *   npm run bench:fusions [-- --steps 40 --warmup 6] [--measure side]
+ *
+ * --measure keeps the cases whose measure's name contains the text.
  *
  * The effects are a few percent, below the 10–20% by which this shared
  * machine's speed drifts between sittings, so two separate runs cannot show
@@ -32,9 +34,14 @@ function arg(name: string, fallback: number): number {
   return v;
 }
 
-/** Each measure, on the ResNet it applies to: conv + bias without BN, BN + ReLU with it. */
+/**
+ * Each measure, on the ResNet it applies to: the conv fusions without BN,
+ * BN + ReLU with it. Without BN every conv is followed by a ReLU, so the
+ * conv + bias pair is timed with the conv + bias + ReLU fusion off.
+ */
 const CASES: { norm: Norm; measure: string; set: (on: boolean) => void }[] = [
-  { norm: 'none', measure: 'fused conv + bias', set: (on) => setFusions({ convBias: on }) },
+  { norm: 'none', measure: 'fused conv + bias [+ shortcut] + ReLU', set: (on) => setFusions({ convBiasRelu: on }) },
+  { norm: 'none', measure: 'fused conv + bias (conv + bias + ReLU off)', set: (on) => setFusions({ convBias: on, convBiasRelu: false }) },
   { norm: 'batch', measure: 'fused BN + ReLU', set: (on) => setFusions({ batchNormRelu: on }) },
   { norm: 'none', measure: 'async execution', set: setAsyncOps },
   { norm: 'batch', measure: 'async execution', set: setAsyncOps },
@@ -45,11 +52,15 @@ const CASES: { norm: Norm; measure: string; set: (on: boolean) => void }[] = [
 async function main() {
   const steps = arg('steps', 40);
   const warmup = arg('warmup', 6);
+  const mi = process.argv.indexOf('--measure');
+  const only = mi >= 0 ? process.argv[mi + 1] : undefined;
+  const cases = CASES.filter((c) => only === undefined || c.measure.includes(only));
+  if (cases.length === 0) throw new Error(`no measure contains ${JSON.stringify(only)}: ${CASES.map((c) => c.measure).join('; ')}`);
   useEveryCore(); // on every core, as the README's figures, not on the profile's thread count
   const backend = await initBackend({ quiet: true });
   if (backend.name !== 'tensorflow') throw new Error(`these measures exist on the native backend only, not ${backend.name}`);
   if (!asyncOpsAvailable()) throw new Error('async execution needs the patched tfjs-node binding: run `npm run setup`');
-  for (const { norm, measure, set } of CASES) {
+  for (const { norm, measure, set } of cases) {
     const model = resnet({ depth: 20, norm, inputShape: [32, 32, 3], numClasses: 10, seed: 1 });
     const optimizer = new SgdMomentum(model.trainable, { learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4 });
     const rng = new Rng(7);
@@ -68,6 +79,7 @@ async function main() {
       if (i >= warmup) (on ? withIt : without).push(performance.now() - t0);
     }
     set(true);
+    setFusions({ convBias: true, batchNormRelu: true, convBiasRelu: true });
     const pairs = Math.min(withIt.length, without.length);
     const paired = Array.from({ length: pairs }, (_, k) => without[k] / withIt[k]);
     console.log(JSON.stringify({

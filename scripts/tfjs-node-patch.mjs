@@ -33,6 +33,10 @@
  * executor produces them; turning async mode off waits for both queues.
  * Outside async mode the call changes nothing and returns false.
  *
+ * And it lets an attribute be a list of strings or of types (an array in
+ * JavaScript), which the fused oneDNN convolution's `fused_ops` and `TArgs`
+ * are (lib/src/ops/native-conv.ts, nativeConv2dRelu).
+ *
  * Each edit names the text it expects, so a tfjs-node upgrade that moves that
  * text fails the set-up loudly instead of building an unpatched addon.
  */
@@ -101,6 +105,78 @@ const HEADER_EDITS = [
 ];
 
 const BACKEND_EDITS = [
+  // List attributes (a fused op's fused_ops and TArgs): a JavaScript array
+  // of strings or of dtypes.
+  {
+    find: 'void AssignOpAttr(napi_env env, TFE_Op *tfe_op, napi_value attr_value) {\n',
+    replace: `${PATCH_MARKER}: the elements of a JavaScript array, for list attributes.
+static napi_status ArrayElements(napi_env env, napi_value array,
+                                 std::vector<napi_value> *elements) {
+  uint32_t length;
+  napi_status nstatus = napi_get_array_length(env, array, &length);
+  if (nstatus != napi_ok) return nstatus;
+  elements->resize(length);
+  for (uint32_t i = 0; i < length && nstatus == napi_ok; ++i) {
+    nstatus = napi_get_element(env, array, i, &(*elements)[i]);
+  }
+  return nstatus;
+}
+
+void AssignOpAttr(napi_env env, TFE_Op *tfe_op, napi_value attr_value) {
+`,
+  },
+  {
+    find: `    case TF_ATTR_TYPE: {
+      TF_DataType tf_data_type;
+`,
+    replace: `    case TF_ATTR_TYPE: {
+      ${PATCH_MARKER}: an array of dtypes is a type list.
+      if (IsArray(env, nstatus, &js_value)) {
+        std::vector<napi_value> elements;
+        nstatus = ArrayElements(env, js_value, &elements);
+        ENSURE_NAPI_OK(env, nstatus);
+        std::vector<TF_DataType> types(elements.size());
+        for (size_t i = 0; i < elements.size(); ++i) {
+          nstatus = napi_get_value_int32(
+              env, elements[i], reinterpret_cast<int32_t *>(&types[i]));
+          ENSURE_NAPI_OK(env, nstatus);
+        }
+        TFE_OpSetAttrTypeList(tfe_op, attr_name, types.data(), types.size());
+        break;
+      }
+      TF_DataType tf_data_type;
+`,
+  },
+  {
+    find: `    case TF_ATTR_STRING: {
+      // NOTE: String attribute values do not have to be utf8 encoded strings
+      // (could be arbitrary byte sequences).
+      std::string str_value;
+`,
+    replace: `    case TF_ATTR_STRING: {
+      ${PATCH_MARKER}: an array of strings is a string list.
+      if (IsArray(env, nstatus, &js_value)) {
+        std::vector<napi_value> elements;
+        nstatus = ArrayElements(env, js_value, &elements);
+        ENSURE_NAPI_OK(env, nstatus);
+        std::vector<std::string> strs(elements.size());
+        std::vector<const void *> ptrs(elements.size());
+        std::vector<size_t> lens(elements.size());
+        for (size_t i = 0; i < elements.size(); ++i) {
+          nstatus = GetStringParam(env, elements[i], strs[i]);
+          ENSURE_NAPI_OK(env, nstatus);
+          ptrs[i] = strs[i].data();
+          lens[i] = strs[i].size();
+        }
+        TFE_OpSetAttrStringList(tfe_op, attr_name, ptrs.data(), lens.data(),
+                                strs.size());
+        break;
+      }
+      // NOTE: String attribute values do not have to be utf8 encoded strings
+      // (could be arbitrary byte sequences).
+      std::string str_value;
+`,
+  },
   {
     find: '#include "tensorflow/c/eager/c_api.h"\n',
     replace: `#include "tensorflow/c/eager/c_api.h"

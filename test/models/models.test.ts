@@ -60,11 +60,12 @@ describe('resnet', () => {
     m.dispose();
   });
 
-  it('gives the same logits and gradients whether or not a tap listens (a tap turns the fused BN + ReLU into two ops)', () => {
+  it('gives the same logits and gradients whether or not a tap listens (a tap splits the fused BN + ReLU and conv + bias [+ shortcut] + ReLU)', () => {
     for (const m of [
       resnet({ depth: 8, norm: 'batch', inputShape: [9, 7, 2], numClasses: 4, seed: 5 }),
       resnet({ depth: 8, norm: 'none', inputShape: [9, 7, 2], numClasses: 4, seed: 5 }),
       plainCnn({ depth: 3, norm: 'batch', inputShape: [6, 6, 2], numClasses: 3, seed: 5 }),
+      plainCnn({ depth: 3, norm: 'none', inputShape: [6, 6, 2], numClasses: 3, seed: 5 }),
     ]) {
       const [h, w, c] = m.options.inputShape;
       const x = tf.randomNormal([3, h, w, c], 0, 1, 'float32', 9);

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
+import { resnet } from '../../lib/src/models';
+import { SgdMomentum } from '../../lib/src/train/optimizer';
+import { trainStep } from '../../lib/src/train/loop';
 
 /** Asserts |a − b| ≤ tol·max(1, max|b|) elementwise: absolute for O(1) values, relative for large ones. */
 export function assertClose(a: tf.Tensor | ArrayLike<number>, b: tf.Tensor | ArrayLike<number>, tol: number, what: string): void {
@@ -25,4 +28,37 @@ export function assertClose(a: tf.Tensor | ArrayLike<number>, b: tf.Tensor | Arr
 export function liveTensors(): { tfjs: number; native: number | null } {
   const be = tf.backend() as unknown as { getNumOfTFTensors?: () => number };
   return { tfjs: tf.memory().numTensors, native: tf.getBackend() === 'tensorflow' && be.getNumOfTFTensors ? be.getNumOfTFTensors() : null };
+}
+
+/**
+ * Trains a small ResNet for 3 steps with a measure on and again with it off
+ * (set(true), set(false)), with BN and without, and asserts the same losses
+ * and weights to the last bit. Leaves the measure on.
+ */
+export function assertTrainsTheSame(set: (on: boolean) => void): void {
+  for (const norm of ['batch', 'none'] as const) {
+    const run = (on: boolean) => {
+      set(on);
+      const m = resnet({ depth: 8, norm, inputShape: [8, 8, 3], numClasses: 4, seed: 3 });
+      const opt = new SgdMomentum(m.trainable, { learningRate: 0.05, momentum: 0.9, weightDecay: 1e-4 });
+      const x = tf.randomNormal([6, 8, 8, 3], 0, 1, 'float32', 5) as tf.Tensor4D;
+      const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 0, 1], 'int32'), 4) as tf.Tensor2D;
+      const losses: number[] = [];
+      for (let s = 0; s < 3; s++) {
+        const { loss, accuracy } = trainStep(m, opt, x, y, 0.05);
+        losses.push(loss.dataSync()[0]);
+        tf.dispose([loss, accuracy]);
+      }
+      const weights = [...m.trainable.values()].map((v) => Array.from(v.dataSync()));
+      tf.dispose([x, y]);
+      opt.dispose();
+      m.dispose();
+      set(true);
+      return { losses, weights };
+    };
+    const a = run(true);
+    const b = run(false);
+    assert.deepEqual(a.losses, b.losses, `${norm}: losses`);
+    assert.deepEqual(a.weights, b.weights, `${norm}: weights`);
+  }
 }

@@ -11,9 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/src/backend';
 import * as ops from '../../lib/src/ops';
-import { batchNormReluAvailable, conv2dBiasAvailable, nativeBackend } from '../../lib/src/ops/native';
+import { batchNormReluAvailable, nativeBackend } from '../../lib/src/ops/native';
+import { conv2dBiasAvailable, conv2dReluAvailable } from '../../lib/src/ops/native-conv';
 import { timeNativeOps } from '../../bench/native-profile';
-import { assertClose, liveTensors } from './helpers';
+import { assertClose, assertTrainsTheSame, liveTensors } from './helpers';
 
 const TOL = 1e-4;
 
@@ -290,6 +291,78 @@ describe('conv2d', () => {
   });
 });
 
+describe('conv2dRelu', () => {
+  it("runs TF's fused oneDNN conv kernel here (the binding passes its list attributes)", () => {
+    assert.ok(conv2dReluAvailable());
+  });
+
+  const plain = (stride: number) => (xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor, rs?: tf.Tensor) => {
+    const y = tf.add(tf.conv2d(xs as tf.Tensor4D, ws as tf.Tensor4D, stride, 'same'), bs);
+    return tf.relu(rs ? tf.add(y, rs) : y);
+  };
+
+  for (const [xShape, cout, stride] of [
+    [[3, 7, 5, 4], 6, 1],
+    [[2, 7, 5, 4], 5, 2],
+  ] as [number[], number, number][]) {
+    it(`matches relu(conv2d + b) on [${xShape}], stride ${stride}: output and gradients w.r.t. x, kernel and bias`, () => {
+      const x = normal(xShape);
+      const w = normal([3, 3, xShape[3], cout], 0, 0.5);
+      const b = normal([cout]);
+      const fast = (xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor) => ops.conv2dRelu(xs as tf.Tensor4D, ws as tf.Tensor4D, bs as tf.Tensor1D, stride);
+      compare(`conv2dRelu [${xShape}] stride ${stride}`, fast, plain(stride), [x, w, b]);
+      const cut = tf.tidy(() => tf.mean(tf.cast(tf.equal(fast(x, w, b), 0), 'float32')).dataSync()[0]);
+      assert.ok(cut > 0.2 && cut < 0.8, `the ReLU cuts part of the units (${cut})`);
+      tf.dispose([x, w, b]);
+    });
+
+    it(`with a residual matches relu(conv2d + b + r) on [${xShape}], stride ${stride}: output and gradients w.r.t. x, kernel, bias and r`, () => {
+      const x = normal(xShape);
+      const w = normal([3, 3, xShape[3], cout], 0, 0.5);
+      const b = normal([cout]);
+      const r = normal([xShape[0], Math.ceil(xShape[1] / stride), Math.ceil(xShape[2] / stride), cout]);
+      compare(
+        `conv2dRelu with residual [${xShape}] stride ${stride}`,
+        (xs, ws, bs, rs) => ops.conv2dRelu(xs as tf.Tensor4D, ws as tf.Tensor4D, bs as tf.Tensor1D, stride, rs as tf.Tensor4D),
+        plain(stride),
+        [x, w, b, r],
+      );
+      tf.dispose([x, w, b, r]);
+    });
+  }
+
+  it('gives the unfused ops\' output to the last bit, and runs one native op forward instead of three', () => {
+    const x = normal([4, 9, 9, 8]) as tf.Tensor4D;
+    const w = normal([3, 3, 8, 8], 0, 0.3) as tf.Tensor4D;
+    const b = normal([8]) as tf.Tensor1D;
+    const r = normal([4, 9, 9, 8]) as tf.Tensor4D;
+    const forward = (fused: boolean) => {
+      ops.setFusions({ convBiasRelu: fused });
+      let out: Float32Array = new Float32Array();
+      const timed = timeNativeOps(nativeBackend(), () => {
+        const y = ops.conv2dRelu(x, w, b, 1, r);
+        out = y.dataSync() as Float32Array;
+        y.dispose();
+      });
+      ops.setFusions({ convBiasRelu: true });
+      // TF ops only (names like Conv2D, _MklNative…), not binding calls such as deleteTensor.
+      const tfOps = timed.filter((o) => /^[A-Z_]/.test(o.kernel));
+      return { out, calls: tfOps.reduce((n, o) => n + o.calls, 0), names: tfOps.map((o) => o.kernel).sort() };
+    };
+    const fused = forward(true);
+    const separate = forward(false);
+    assert.deepEqual(fused.out, separate.out);
+    assert.deepEqual(fused.names, ['_MklNativeFusedConv2D']);
+    assert.equal(fused.calls, 1);
+    assert.equal(separate.calls, 3, `conv with bias, add, relu: ${separate.names}`);
+    tf.dispose([x, w, b, r]);
+  });
+
+  it('trains a ResNet without BN to the same losses and weights, to the last bit, as the unfused ops', () => {
+    assertTrainsTheSame((on) => ops.setFusions({ convBiasRelu: on }));
+  });
+});
+
 describe('batchNormRelu, training mode', () => {
   it("runs TF's oneDNN BN-with-ReLU kernel here", () => {
     assert.ok(batchNormReluAvailable());
@@ -363,7 +436,8 @@ describe('tensor hygiene', () => {
     const net = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
       const pp = { ...p, gamma: g as tf.Variable, beta: b as tf.Variable };
       const h0 = ops.relu(ops.biasAdd(ops.batchNorm(xs, pp, { training: true }), c));
-      const h = ops.batchNormRelu(ops.conv2d(h0 as tf.Tensor4D, k as tf.Tensor4D, c as tf.Tensor1D, 1), pp, { training: true });
+      const h1 = ops.conv2dRelu(h0 as tf.Tensor4D, k as tf.Tensor4D, c as tf.Tensor1D, 1, h0 as tf.Tensor4D);
+      const h = ops.batchNormRelu(ops.conv2d(h1, k as tf.Tensor4D, c as tf.Tensor1D, 1), pp, { training: true });
       const z = ops.batchNorm(tf.reshape(ops.globalAvgPool(h as tf.Tensor4D), [3, 5]), pp, { training: true, updateMovingStats: false });
       return tf.sum(tf.mul(z, w));
     };

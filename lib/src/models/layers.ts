@@ -121,18 +121,69 @@ export class ParameterStore {
 
 export type Layer = (x: tf.Tensor, ctx: ForwardContext) => tf.Tensor;
 
-export function conv2d(
+export interface Conv2dOptions {
+  inChannels: number;
+  outChannels: number;
+  kernel: number;
+  stride?: number;
+  bias: boolean;
+  gain?: number;
+}
+
+/** A conv layer's parameters and its point. */
+function convParams(store: ParameterStore, name: string, o: Conv2dOptions) {
+  const k = o.kernel;
+  const kernel = store.weight(
+    `${name}/kernel`,
+    [k, k, o.inChannels, o.outChannels],
+    k * k * o.inChannels,
+    k * k * o.outChannels,
+    o.gain,
+  ) as tf.Tensor4D;
+  const bias = o.bias ? (store.constant(`${name}/bias`, [o.outChannels], 0, true) as tf.Tensor1D) : null;
+  store.point(name, 'conv');
+  return { kernel, bias, stride: o.stride ?? 1 };
+}
+
+export function conv2d(store: ParameterStore, name: string, o: Conv2dOptions): Layer {
+  const { kernel, bias, stride } = convParams(store, name, o);
+  return (x, ctx) => tap(ctx, name, ops.conv2d(x as tf.Tensor4D, kernel, bias, stride));
+}
+
+/**
+ * A conv with a bias, then ReLU, with both named points. With no tap
+ * listening the two run as one fused op (ops.conv2dRelu); a tap needs the
+ * conv's output, so with one they run in turn. The numbers are the same
+ * either way.
+ */
+export function conv2dRelu(store: ParameterStore, names: { conv: string; relu: string }, o: Omit<Conv2dOptions, 'bias'>): Layer {
+  const { kernel, bias, stride } = convParams(store, names.conv, { ...o, bias: true });
+  store.point(names.relu, 'relu');
+  return (x, ctx) => {
+    if (!ctx.tap) return ops.conv2dRelu(x as tf.Tensor4D, kernel, bias!, stride);
+    const y = tap(ctx, names.conv, ops.conv2d(x as tf.Tensor4D, kernel, bias, stride));
+    return tap(ctx, names.relu, ops.relu(y));
+  };
+}
+
+/**
+ * The last conv of a residual branch without a norm, with a bias, and the
+ * block's ending: relu(conv(x) + shortcut). The conv's point is `name`; the
+ * block's point and tap are the caller's. With no tap listening it is one
+ * fused op (ops.conv2dRelu with the shortcut as residual); with one, the
+ * conv's output is tapped and the add and ReLU follow. The numbers are the
+ * same either way.
+ */
+export function residualConv2dRelu(
   store: ParameterStore,
   name: string,
-  o: { inChannels: number; outChannels: number; kernel: number; stride?: number; bias: boolean; gain?: number },
-): Layer {
-  const k = o.kernel;
-  const kernel = store.weight(`${name}/kernel`, [k, k, o.inChannels, o.outChannels], k * k * o.inChannels, k * k * o.outChannels, o.gain);
-  const bias = o.bias ? store.constant(`${name}/bias`, [o.outChannels], 0, true) : null;
-  const stride = o.stride ?? 1;
-  store.point(name, 'conv');
-  return (x, ctx) => {
-    return tap(ctx, name, ops.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, bias as tf.Tensor1D | null, stride));
+  o: Omit<Conv2dOptions, 'bias'>,
+): (x: tf.Tensor, shortcut: tf.Tensor, ctx: ForwardContext) => tf.Tensor {
+  const { kernel, bias, stride } = convParams(store, name, { ...o, bias: true });
+  return (x, shortcut, ctx) => {
+    if (!ctx.tap) return ops.conv2dRelu(x as tf.Tensor4D, kernel, bias!, stride, shortcut as tf.Tensor4D);
+    const y = tap(ctx, name, ops.conv2d(x as tf.Tensor4D, kernel, bias, stride));
+    return ops.relu(tf.add(y, shortcut));
   };
 }
 

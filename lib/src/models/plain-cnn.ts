@@ -27,11 +27,13 @@ export function plainCnn(options: Omit<PlainCnnOptions, 'family'> & { family?: '
     const down = downAt.has(i);
     if (down) width *= 2;
     const name = `layer${i + 1}`;
-    layers.push(
-      L.conv2d(store, `${name}/conv`, { inChannels: channels, outChannels: width, kernel: 3, stride: down ? 2 : 1, bias: !inner }),
-    );
-    const names = { norm: `${name}/${inner ? NORM_POINT_PREFIX[inner] : ''}`, relu: `${name}/relu` };
-    layers.push(inner ? L.normLayer(store, inner, names, width, normOpts) : L.relu(store, names.relu));
+    const conv = { inChannels: channels, outChannels: width, kernel: 3, stride: down ? 2 : 1 };
+    if (inner) {
+      layers.push(L.conv2d(store, `${name}/conv`, { ...conv, bias: false }));
+      layers.push(L.normLayer(store, inner, { norm: `${name}/${NORM_POINT_PREFIX[inner]}`, relu: `${name}/relu` }, width, normOpts));
+    } else {
+      layers.push(L.conv2dRelu(store, { conv: `${name}/conv`, relu: `${name}/relu` }, conv));
+    }
     channels = width;
   }
   if (o.norm === 'final-only') layers.push(L.batchNorm(store, 'final/bn', channels, bnOpts));

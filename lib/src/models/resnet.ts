@@ -69,8 +69,10 @@ export function resnet(options: Omit<ResNetOptions, 'family'> & { family?: 'resn
    * shortcut before its ReLU).
    */
   const convUnit = (name: string, inC: number, outC: number, stride: number, reluName?: string, gain?: number): L.Layer[] => {
+    const conv = { inChannels: inC, outChannels: outC, kernel: 3, stride, gain };
+    if (!inner && !fixup && reluName) return [L.conv2dRelu(store, { conv: name, relu: reluName }, conv)];
     // Fixup's convs have no bias of their own: its scalar biases stand in.
-    const layers = [L.conv2d(store, name, { inChannels: inC, outChannels: outC, kernel: 3, stride, bias: !inner && !fixup, gain })];
+    const layers = [L.conv2d(store, name, { ...conv, bias: !inner && !fixup })];
     if (inner) {
       const normName = name.replace(/conv(\d*)$/, `${NORM_POINT_PREFIX[inner]}$1`);
       layers.push(L.normLayer(store, inner, { norm: normName, relu: reluName }, outC, normOpts));
@@ -81,6 +83,48 @@ export function resnet(options: Omit<ResNetOptions, 'family'> & { family?: 'resn
     return layers;
   };
 
+  /**
+   * A block without a norm: conv1 → ReLU → conv2, added to the shortcut,
+   * then ReLU. conv2, the add and the ReLU are one fused op when no tap
+   * listens (L.residualConv2dRelu).
+   */
+  const noNormBlock = (name: string, inC: number, outC: number, stride: number): L.Layer => {
+    const conv1 = L.conv2dRelu(
+      store,
+      { conv: `${name}/conv1`, relu: `${name}/relu1` },
+      { inChannels: inC, outChannels: outC, kernel: 3, stride },
+    );
+    const conv2 = L.residualConv2dRelu(store, `${name}/conv2`, { inChannels: outC, outChannels: outC, kernel: 3 });
+    const downsample = stride !== 1 || inC !== outC;
+    return (x, ctx) => conv2(conv1(x, ctx), downsample ? optionAShortcut(x as tf.Tensor4D, outC) : x, ctx);
+  };
+
+  /**
+   * A block with a norm, or Fixup's (its CIFAR code): x + b1a → conv1 →
+   * + b1b → ReLU → + b2a → conv2 → · scale + b2b, added to the shortcut of
+   * x + b1a; then ReLU.
+   */
+  const branchBlock = (name: string, inC: number, outC: number, stride: number): L.Layer => {
+    const inputBias = fixup ? L.scalarBias(store, `${name}/bias1a`) : null;
+    const branch = fixup
+      ? L.sequence(
+          ...convUnit(`${name}/conv1`, inC, outC, stride, `${name}/relu1`, branchGain),
+          L.scalarBias(store, `${name}/bias2a`),
+          ...convUnit(`${name}/conv2`, outC, outC, 1, undefined, 0),
+          L.scalarScale(store, `${name}/scale`),
+          L.scalarBias(store, `${name}/bias2b`),
+        )
+      : L.sequence(...convUnit(`${name}/conv1`, inC, outC, stride, `${name}/relu1`), ...convUnit(`${name}/conv2`, outC, outC, 1));
+    const downsample = stride !== 1 || inC !== outC;
+    return (x, ctx) => {
+      const input = inputBias ? inputBias(x, ctx) : x;
+      const y = branch(input, ctx);
+      // Fixup's code downsamples x + b1a but adds x itself otherwise.
+      const shortcut = downsample ? optionAShortcut(input as tf.Tensor4D, outC) : x;
+      return ops.relu(tf.add(y, shortcut));
+    };
+  };
+
   const stem = L.sequence(...convUnit('stem/conv', o.inputShape[2], width, 1, 'stem/relu'));
   const blocks: L.Layer[] = [];
   let channels = width;
@@ -89,26 +133,9 @@ export function resnet(options: Omit<ResNetOptions, 'family'> & { family?: 'resn
     for (let b = 0; b < blocksPerStage; b++) {
       const stride = s > 0 && b === 0 ? 2 : 1;
       const name = `stage${s + 1}/block${b}`;
-      const inC = channels;
-      // Fixup's block (its CIFAR code): x + b1a → conv1 → + b1b → ReLU →
-      // + b2a → conv2 → · scale + b2b, added to the shortcut of x + b1a.
-      const inputBias = fixup ? L.scalarBias(store, `${name}/bias1a`) : null;
-      const branch = fixup
-        ? L.sequence(
-            ...convUnit(`${name}/conv1`, inC, outC, stride, `${name}/relu1`, branchGain),
-            L.scalarBias(store, `${name}/bias2a`),
-            ...convUnit(`${name}/conv2`, outC, outC, 1, undefined, 0),
-            L.scalarScale(store, `${name}/scale`),
-            L.scalarBias(store, `${name}/bias2b`),
-          )
-        : L.sequence(...convUnit(`${name}/conv1`, inC, outC, stride, `${name}/relu1`), ...convUnit(`${name}/conv2`, outC, outC, 1));
+      const block = inner || fixup ? branchBlock(name, channels, outC, stride) : noNormBlock(name, channels, outC, stride);
       store.point(name, 'block');
-      blocks.push((x, ctx) => {
-        const input = inputBias ? inputBias(x, ctx) : x;
-        const y = branch(input, ctx);
-        const shortcut = stride !== 1 || inC !== outC ? optionAShortcut(input as tf.Tensor4D, outC) : x;
-        return L.tap(ctx, name, ops.relu(tf.add(y, shortcut)));
-      });
+      blocks.push((x, ctx) => L.tap(ctx, name, block(x, ctx)));
       channels = outC;
     }
   }

@@ -1,22 +1,21 @@
 /**
  * The layer ops bnlab's models are built from. Each has a plain-tfjs
  * formula that runs on every backend; on the native backend the ops take
- * TensorFlow's fused kernels instead (see ./native.ts), because tfjs's
+ * TensorFlow's fused kernels instead (see ./native.ts and ./native-conv.ts), because tfjs's
  * JavaScript-side gradients for them dominate the training step.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
   batchNormReluAvailable,
-  conv2dBiasAvailable,
   fusedBatchNormReluTrain,
   fusedBatchNormTrain,
   isNativeBackend,
   NativeBatchNormArgs,
   nativeBiasAdd,
-  nativeConv2d,
   nativeGlobalAvgPool,
   nativeRelu,
 } from './native';
+import { conv2dBiasAvailable, conv2dReluAvailable, nativeConv2d, nativeConv2dRelu } from './native-conv';
 import { closedFormGroupNorm, GroupNormOptions, GroupNormParams, plainGroupNorm } from './group-norm';
 
 export { closedFormGroupNorm, plainGroupNorm } from './group-norm';
@@ -55,9 +54,11 @@ export interface Fusions {
   convBias: boolean;
   /** batchNorm + ReLU as one oneDNN batch normalisation. */
   batchNormRelu: boolean;
+  /** conv2d + bias [+ residual] + ReLU as one oneDNN convolution (the models' convs without a norm). */
+  convBiasRelu: boolean;
 }
 
-const fusions: Fusions = { convBias: true, batchNormRelu: true };
+const fusions: Fusions = { convBias: true, batchNormRelu: true, convBiasRelu: true };
 
 /**
  * Turns fused pairs on or off, e.g. to time a step with and without them
@@ -182,6 +183,25 @@ export function conv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | 
   if (bias && fusions.convBias && fastFor(bias) && conv2dBiasAvailable()) return nativeConv2d(x, kernel, bias, stride);
   const y = nativeConv2d(x, kernel, null, stride);
   return bias ? (biasAdd(y, bias) as tf.Tensor4D) : y;
+}
+
+/**
+ * relu(conv2d(x, kernel) + bias [+ residual]): on the native backend one
+ * oneDNN convolution with the rest fused; elsewhere the ops in turn.
+ */
+export function conv2dRelu(
+  x: tf.Tensor4D,
+  kernel: tf.Tensor4D,
+  bias: tf.Tensor1D,
+  stride: number,
+  residual: tf.Tensor4D | null = null,
+): tf.Tensor4D {
+  const all = residual ? [x, kernel, bias, residual] : [x, kernel, bias];
+  if (fusions.convBiasRelu && fastFor(...all) && conv2dReluAvailable()) return nativeConv2dRelu(x, kernel, bias, stride, residual);
+  return tf.tidy(() => {
+    const y = conv2d(x, kernel, bias, stride);
+    return relu(residual ? tf.add(y, residual) : y) as tf.Tensor4D;
+  });
 }
 
 export function plainConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D | null, stride: number): tf.Tensor4D {

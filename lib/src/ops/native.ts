@@ -14,7 +14,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 /** The subset of tfjs-node's binding used here (see tfjs_binding.d.ts). */
-interface TfBinding {
+export interface TfBinding {
   TF_FLOAT: number;
   TF_INT32: number;
   TF_ATTR_STRING: number;
@@ -28,7 +28,7 @@ interface TfBinding {
 export interface OpAttr {
   name: string;
   type: number;
-  value: boolean | number | string | number[];
+  value: boolean | number | string | number[] | string[];
 }
 
 /** The subset of NodeJSKernelBackend used here (nodejs_kernel_backend.d.ts). */
@@ -57,6 +57,9 @@ export const attr = {
   ints: (b: TfBinding, name: string, value: number[]): OpAttr => ({ name, type: b.TF_ATTR_INT, value }),
   int: (b: TfBinding, name: string, value: number): OpAttr => ({ name, type: b.TF_ATTR_INT, value }),
   shape: (b: TfBinding, name: string, value: number[]): OpAttr => ({ name, type: b.TF_ATTR_SHAPE, value }),
+  // Lists of strings and of types need bnlab's patched binding (scripts/tfjs-node-patch.mjs).
+  strs: (b: TfBinding, name: string, value: string[]): OpAttr => ({ name, type: b.TF_ATTR_STRING, value }),
+  types: (b: TfBinding, name: string, value: number[]): OpAttr => ({ name, type: b.TF_ATTR_TYPE, value }),
 };
 
 /**
@@ -64,7 +67,7 @@ export const attr = {
  * kernels under this label, which its graph rewrite sets and eager callers
  * must set themselves.
  */
-function oneDnnKernel(b: TfBinding): OpAttr {
+export function oneDnnKernel(b: TfBinding): OpAttr {
   return attr.str(b, '_kernel', 'MklNameChangeOp');
 }
 
@@ -177,7 +180,7 @@ export function nativeRelu(x: tf.Tensor): tf.Tensor {
 
 /** BiasAdd forward; dy and BiasAddGrad(dy) (its sum over all but the last axis) backward. */
 /** BiasAdd's and BiasAddGrad's attributes. */
-function biasAttrs(b: TfBinding): OpAttr[] {
+export function biasAttrs(b: TfBinding): OpAttr[] {
   return [attr.type(b, 'T'), attr.str(b, 'data_format', 'NHWC')];
 }
 
@@ -242,7 +245,7 @@ const probed = new Map<string, boolean>();
  * platform may lack them, and the ops then take their unfused path. The try
  * calls the kernel directly, not through customGrad, so no tape records it.
  */
-function kernelRuns(op: string, attrs: OpAttr[], shapes: number[][], numOutputs: number): boolean {
+export function kernelRuns(op: string, attrs: OpAttr[], shapes: number[][], numOutputs: number): boolean {
   let ok = probed.get(op);
   if (ok === undefined) {
     const be = nativeBackend();
@@ -259,95 +262,10 @@ function kernelRuns(op: string, attrs: OpAttr[], shapes: number[][], numOutputs:
   return ok;
 }
 
-/** Whether nativeConv2d can run with a bias here (its oneDNN conv-with-bias kernel). */
-export function conv2dBiasAvailable(): boolean {
-  const b = nativeBackend().binding;
-  return kernelRuns('_MklNativeConv2DWithBias', [...convAttrs(b, 1), oneDnnKernel(b)], [[1, 2, 2, 1], [1, 1, 1, 1], [1]], 1);
-}
-
 /** Whether fusedBatchNormReluTrain can run here. */
 export function batchNormReluAvailable(): boolean {
   const b = nativeBackend().binding;
   return kernelRuns('_MklNativeFusedBatchNormEx', batchNormAttrs(b, 1e-5, 1, true).forward, [[2, 1, 1, 1], [1], [1], [1], [1]], 6);
-}
-
-// ---------------------------------------------------------------- conv (+ bias)
-
-/** Conv2D's attributes: 'SAME' padding, NHWC, no dilation. */
-function convAttrs(b: TfBinding, stride: number): OpAttr[] {
-  return [
-    attr.type(b, 'T'),
-    attr.ints(b, 'strides', [1, stride, stride, 1]),
-    attr.str(b, 'padding', 'SAME'),
-    attr.str(b, 'data_format', 'NHWC'),
-    attr.ints(b, 'dilations', [1, 1, 1, 1]),
-  ];
-}
-
-/**
- * conv2d(x, w) (+ b), forward as one oneDNN convolution; backward TF's
- * Conv2DBackpropInput and Conv2DBackpropFilter (and BiasAddGrad), the
- * kernels tfjs-node's own conv2d gradient runs.
- *
- * With a bias: TF's eager runtime rewrites Conv2D to oneDNN but never fuses
- * the BiasAdd after it, and TF's BiasAdd is a separate full pass over the
- * output. `_MklNativeConv2DWithBias` is the oneDNN kernel TF's own graph
- * rewrite uses for Conv2D + BiasAdd; its kernel is registered under the
- * "MklNameChangeOp" label, which the `_kernel` attribute selects.
- *
- * Without one, the forward is tfjs-node's Conv2D, and what this path adds is
- * the order of the backward: the weights' gradient goes on the side queue
- * (onSideQueue), since nothing in the backward pass waits for it, so TF runs
- * it alongside the input gradients the next layers wait for.
- *
- * It is a tfjs kernel with a registered gradient (not tf.customGrad) because
- * tfjs then computes only the gradients the tape needs: none for the
- * network's input, whose gradient (a convolution with 3 input channels,
- * which oneDNN does slowly) cost 6–8 ms a step at batch 128.
- *
- * Padding is TF's 'SAME' (for stride 2 on even sizes: 0 before, 1 after),
- * as tf.conv2d's 'same' on this backend.
- */
-export function nativeConv2d(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Tensor1D | null, stride: number): tf.Tensor4D {
-  registerNativeConv2d();
-  const inputs: tf.NamedTensorMap = bias ? { x, filter: w, bias } : { x, filter: w };
-  return tf.engine().runKernel(NATIVE_CONV2D, inputs, { stride } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
-}
-
-const NATIVE_CONV2D = 'BnlabConv2D';
-let nativeConv2dRegistered = false;
-
-function registerNativeConv2d(): void {
-  if (nativeConv2dRegistered) return;
-  nativeConv2dRegistered = true;
-  tf.registerKernel({
-    kernelName: NATIVE_CONV2D,
-    backendName: 'tensorflow',
-    kernelFunc: ({ inputs, attrs }) => {
-      const be = nativeBackend();
-      const conv = convAttrs(be.binding, (attrs as unknown as { stride: number }).stride);
-      const { x, filter, bias } = inputs as { x: tf.Tensor; filter: tf.Tensor; bias?: tf.Tensor };
-      return bias
-        ? be.executeSingleOutput('_MklNativeConv2DWithBias', [...conv, oneDnnKernel(be.binding)], [x, filter, bias])
-        : be.executeSingleOutput('Conv2D', conv, [x, filter]);
-    },
-  });
-  tf.registerGradient({
-    kernelName: NATIVE_CONV2D,
-    inputsToSave: ['x', 'filter'],
-    gradFunc: (dy, saved, attrs) => {
-      const be = nativeBackend();
-      const conv = convAttrs(be.binding, (attrs as unknown as { stride: number }).stride);
-      const [x, filter] = saved;
-      const d = dy as tf.Tensor;
-      // tfjs calls these only for the inputs on the tape's path, each inside a tidy.
-      return {
-        x: () => be.executeSingleOutput('Conv2DBackpropInput', conv, [tf.tensor1d(x.shape, 'int32'), filter, d]),
-        filter: () => onSideQueue(() => be.executeSingleOutput('Conv2DBackpropFilter', conv, [x, tf.tensor1d(filter.shape, 'int32'), d])),
-        bias: () => be.executeSingleOutput('BiasAddGrad', biasAttrs(be.binding), [d]),
-      };
-    },
-  });
 }
 
 // ---------------------------------------------------------------- batch norm + relu
