@@ -36,13 +36,15 @@ function arg(name: string, fallback: number): number {
 
 /**
  * Each measure, on the ResNet it applies to: the conv fusions without BN,
- * BN + ReLU with it. Without BN every conv is followed by a ReLU, so the
- * conv + bias pair is timed with the conv + bias + ReLU fusion off.
+ * the BN kernels with it. Without BN every conv is followed by a ReLU, so the
+ * conv + bias pair is timed with the conv + bias + ReLU fusion off; oneDNN's
+ * BN + ReLU, with bnlab's BN kernel off.
  */
 const CASES: { norm: Norm; measure: string; set: (on: boolean) => void }[] = [
   { norm: 'none', measure: 'fused conv + bias [+ shortcut] + ReLU', set: (on) => setFusions({ convBiasRelu: on }) },
   { norm: 'none', measure: 'fused conv + bias (conv + bias + ReLU off)', set: (on) => setFusions({ convBias: on, convBiasRelu: false }) },
-  { norm: 'batch', measure: 'fused BN + ReLU', set: (on) => setFusions({ batchNormRelu: on }) },
+  { norm: 'batch', measure: "bnlab's BN kernel (with ReLU and shortcut)", set: (on) => setFusions({ bnlabBatchNorm: on }) },
+  { norm: 'batch', measure: "fused BN + ReLU (bnlab's BN kernel off)", set: (on) => setFusions({ batchNormRelu: on, bnlabBatchNorm: false }) },
   { norm: 'none', measure: 'async execution', set: setAsyncOps },
   { norm: 'batch', measure: 'async execution', set: setAsyncOps },
   { norm: 'none', measure: 'side queue for weight gradients', set: setSideQueue },
@@ -79,7 +81,7 @@ async function main() {
       if (i >= warmup) (on ? withIt : without).push(performance.now() - t0);
     }
     set(true);
-    setFusions({ convBias: true, batchNormRelu: true, convBiasRelu: true });
+    setFusions({ convBias: true, batchNormRelu: true, convBiasRelu: true, bnlabBatchNorm: true });
     const pairs = Math.min(withIt.length, without.length);
     const paired = Array.from({ length: pairs }, (_, k) => without[k] / withIt[k]);
     console.log(JSON.stringify({

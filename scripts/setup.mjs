@@ -143,7 +143,8 @@ function setupNative() {
   fs.mkdirSync(libDir, { recursive: true });
   log('extracting libtensorflow_cc, libtensorflow_framework and the C headers from the wheel');
   // The wheel is a zip. Only the two libraries and the headers the addon's
-  // sources reach are taken out (the whole include tree is 290 MB).
+  // sources reach are taken out (the whole include tree is 290 MB); the C
+  // kernel API's (bnlab's kernels) reach one outside tensorflow/c.
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bnlab-tf-'));
   try {
     run('python3', ['-c', `
@@ -151,7 +152,7 @@ import sys, zipfile
 wheel, out = sys.argv[1], sys.argv[2]
 keep = ('tensorflow/libtensorflow_cc.so.2', 'tensorflow/libtensorflow_framework.so.2')
 inc = 'tensorflow/include/'
-headers = ('tensorflow/c/', 'tensorflow/core/platform/', 'tsl/', 'xla/tsl/c/')
+headers = ('tensorflow/c/', 'tensorflow/core/platform/', 'tsl/', 'xla/tsl/c/', 'tensorflow/core/common_runtime/next_pluggable_device/c/')
 with zipfile.ZipFile(wheel) as z:
     for n in z.namelist():
         if n in keep or (n.startswith(inc) and n[len(inc):].startswith(headers)):

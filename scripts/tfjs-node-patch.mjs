@@ -43,8 +43,13 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const PATCH_MARKER = '// bnlab-async-patch';
+
+/** bnlab's kernels' source, copied beside the binding's sources and included by tfjs_backend.cc. */
+const KERNELS_SOURCE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'native', 'bnlab-kernels.cc');
+const KERNELS_FILE = 'bnlab_kernels.cc';
 
 const HEADER_EDITS = [
   {
@@ -182,6 +187,9 @@ void AssignOpAttr(napi_env env, TFE_Op *tfe_op, napi_value attr_value) {
     replace: `#include "tensorflow/c/eager/c_api.h"
 #include "tensorflow/c/c_api_experimental.h"
 #include "tensorflow/c/eager/c_api_experimental.h"
+// bnlab's own kernels (lib/native/bnlab-kernels.cc, copied here by the
+// patch), built into the addon and registered with TF as it loads.
+#include "${KERNELS_FILE}"
 `,
   },
   // Tensors made from JS values: a copy TF owns, instead of a view of V8's
@@ -631,7 +639,7 @@ const FILES = [
 
 /** A hash of the patch itself, for the set-up's stamp: a changed patch rebuilds the addon. */
 export function patchHash() {
-  return crypto.createHash('sha256').update(JSON.stringify(FILES)).digest('hex').slice(0, 16);
+  return crypto.createHash('sha256').update(JSON.stringify(FILES)).update(fs.readFileSync(KERNELS_SOURCE)).digest('hex').slice(0, 16);
 }
 
 /**
@@ -656,5 +664,6 @@ export function patchTfjsNode(tfjsNodeDir) {
     return text;
   });
   FILES.forEach(([rel], i) => fs.writeFileSync(path.join(tfjsNodeDir, rel), patched[i]));
+  fs.copyFileSync(KERNELS_SOURCE, path.join(tfjsNodeDir, 'binding', KERNELS_FILE));
   return 'patched';
 }

@@ -60,7 +60,7 @@ describe('resnet', () => {
     m.dispose();
   });
 
-  it('gives the same logits and gradients whether or not a tap listens (a tap splits the fused BN + ReLU and conv + bias [+ shortcut] + ReLU)', () => {
+  it('gives the same logits and gradients whether or not a tap listens (a tap splits the fused BN [+ shortcut] + ReLU and conv + bias [+ shortcut] + ReLU)', () => {
     for (const m of [
       resnet({ depth: 8, norm: 'batch', inputShape: [9, 7, 2], numClasses: 4, seed: 5 }),
       resnet({ depth: 8, norm: 'none', inputShape: [9, 7, 2], numClasses: 4, seed: 5 }),

@@ -11,12 +11,15 @@ import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/src/backend';
 import * as ops from '../../lib/src/ops';
-import { batchNormReluAvailable, nativeBackend } from '../../lib/src/ops/native';
+import { attr, batchNormReluAvailable, bnlabBatchNormAvailable, nativeBackend } from '../../lib/src/ops/native';
 import { conv2dBiasAvailable, conv2dReluAvailable } from '../../lib/src/ops/native-conv';
 import { timeNativeOps } from '../../bench/native-profile';
 import { assertClose, assertTrainsTheSame, liveTensors } from './helpers';
 
 const TOL = 1e-4;
+
+/** Training-mode BN's two native paths: bnlab's kernel (the default) and TF's (ops.setFusions({ bnlabBatchNorm: false })). */
+const BN_KERNELS = ['bnlab', 'TF'] as const;
 
 before(async () => {
   await initBackend({ backend: 'tensorflow', quiet: true });
@@ -70,114 +73,140 @@ function compare(name: string, fast: (...xs: tf.Tensor[]) => tf.Tensor, plain: (
   });
 }
 
+/** Asserts that the ReLU at the end of f's output cut part of the units, so that both sides of its gradient are tested. */
+function assertReluCutsSome(y: tf.Tensor): void {
+  const cut = tf.tidy(() => tf.mean(tf.cast(tf.equal(y, 0), 'float32')).dataSync()[0]);
+  y.dispose();
+  assert.ok(cut > 0.2 && cut < 0.8, `the ReLU cuts part of the units (${cut})`);
+}
+
+/** Runs f and the plain batchNorm on 3 batches (momentum 0.2), each with its own statistics, and compares the moving statistics. */
+function assertSameRunningStats(f: (x: tf.Tensor, p: ops.BatchNormParams, opts: ops.BatchNormOptions) => tf.Tensor): void {
+  const p = bnParams(7);
+  const q = copyParams(p);
+  for (let step = 0; step < 3; step++) {
+    const x = normal([3, 5, 4, 7], step - 1, 1 + step);
+    tf.dispose([f(x, p, { training: true, momentum: 0.2 }), ops.plainBatchNorm(x, q, { training: true, momentum: 0.2 })]);
+    x.dispose();
+  }
+  assertClose(p.movingMean, q.movingMean, 1e-5, 'moving mean');
+  assertClose(p.movingVariance, q.movingVariance, 1e-5, 'moving variance');
+  disposeParams(p, q);
+}
+
 async function kernelsRun(f: () => tf.Tensor): Promise<string[]> {
   const info = await tf.profile(() => f());
   return info.kernelNames;
 }
 
-describe('batchNorm, training mode', () => {
-  for (const shape of [
-    [3, 5, 4, 7],
-    [2, 3, 1, 5],
-    [6, 5],
-    [4, 3, 5],
-  ]) {
-    it(`matches the plain formula on [${shape}]: output and gradients w.r.t. x, γ, β`, () => {
-      const c = shape[shape.length - 1];
-      const p = bnParams(c);
-      const q = copyParams(p);
-      const x = normal(shape, 0.7, 2);
-      // γ and β are passed as inputs so tf.grads differentiates them; the
-      // moving statistics stay each path's own.
-      const withStats = (pp: ops.BatchNormParams, f: typeof ops.batchNorm) => (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-        f(xs, { ...pp, gamma: g as tf.Variable, beta: b as tf.Variable }, { training: true, updateMovingStats: false });
-      compare(`batchNorm [${shape}]`, withStats(p, ops.batchNorm), withStats(q, ops.plainBatchNorm), [x, p.gamma, p.beta]);
-      x.dispose();
-      disposeParams(p, q);
-    });
-  }
+for (const kernel of BN_KERNELS) {
+  describe(`batchNorm, training mode (${kernel}'s kernel)`, () => {
+    before(() => ops.setFusions({ bnlabBatchNorm: kernel === 'bnlab' }));
+    after(() => ops.setFusions({ bnlabBatchNorm: true }));
 
-  it('takes the fused kernel: no moments ops on the tape', async () => {
-    const p = bnParams(3);
-    const x = normal([2, 2, 2, 3]);
-    const fast = await kernelsRun(() => ops.batchNorm(x, p, { training: true, updateMovingStats: false }));
-    const plain = await kernelsRun(() => ops.plainBatchNorm(x, p, { training: true, updateMovingStats: false }));
-    assert.ok(plain.includes('Mean'), `plain runs Mean: ${plain}`);
-    assert.ok(!fast.includes('Mean') && !fast.includes('FusedBatchNorm'), `fast runs neither Mean nor tfjs's FusedBatchNorm: ${fast}`);
-    x.dispose();
-    disposeParams(p);
-  });
-
-  for (const momentum of [0.1, 0.35]) {
-    it(`keeps the same running statistics as the plain version over 3 steps (momentum ${momentum}), for rank 4 and rank 2`, () => {
-      for (const shape of [
-        [3, 5, 4, 7],
-        [6, 5],
-      ]) {
+    for (const shape of [
+      [3, 5, 4, 7],
+      [2, 3, 1, 5],
+      [6, 5],
+      [4, 3, 5],
+    ]) {
+      it(`matches the plain formula on [${shape}]: output and gradients w.r.t. x, γ, β`, () => {
         const c = shape[shape.length - 1];
         const p = bnParams(c);
         const q = copyParams(p);
-        for (let step = 0; step < 3; step++) {
-          const x = normal(shape, step - 1, 1 + step);
-          tf.dispose([
-            ops.batchNorm(x, p, { training: true, momentum }),
-            ops.plainBatchNorm(x, q, { training: true, momentum }),
-          ]);
-          x.dispose();
-        }
-        assertClose(p.movingMean, q.movingMean, 1e-5, `moving mean [${shape}]`);
-        assertClose(p.movingVariance, q.movingVariance, 1e-5, `moving variance [${shape}]`);
+        const x = normal(shape, 0.7, 2);
+        // γ and β are passed as inputs so tf.grads differentiates them; the
+        // moving statistics stay each path's own.
+        const withStats = (pp: ops.BatchNormParams, f: typeof ops.batchNorm) => (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+          f(xs, { ...pp, gamma: g as tf.Variable, beta: b as tf.Variable }, { training: true, updateMovingStats: false });
+        compare(`batchNorm [${shape}]`, withStats(p, ops.batchNorm), withStats(q, ops.plainBatchNorm), [x, p.gamma, p.beta]);
+        x.dispose();
         disposeParams(p, q);
+      });
+    }
+
+    it('takes the fused kernel: no moments ops on the tape', async () => {
+      const p = bnParams(3);
+      const x = normal([2, 2, 2, 3]);
+      const fast = await kernelsRun(() => ops.batchNorm(x, p, { training: true, updateMovingStats: false }));
+      const plain = await kernelsRun(() => ops.plainBatchNorm(x, p, { training: true, updateMovingStats: false }));
+      assert.ok(plain.includes('Mean'), `plain runs Mean: ${plain}`);
+      assert.ok(!fast.includes('Mean') && !fast.includes('FusedBatchNorm'), `fast runs neither Mean nor tfjs's FusedBatchNorm: ${fast}`);
+      x.dispose();
+      disposeParams(p);
+    });
+
+    for (const momentum of [0.1, 0.35]) {
+      it(`keeps the same running statistics as the plain version over 3 steps (momentum ${momentum}), for rank 4 and rank 2`, () => {
+        for (const shape of [
+          [3, 5, 4, 7],
+          [6, 5],
+        ]) {
+          const c = shape[shape.length - 1];
+          const p = bnParams(c);
+          const q = copyParams(p);
+          for (let step = 0; step < 3; step++) {
+            const x = normal(shape, step - 1, 1 + step);
+            tf.dispose([
+              ops.batchNorm(x, p, { training: true, momentum }),
+              ops.plainBatchNorm(x, q, { training: true, momentum }),
+            ]);
+            x.dispose();
+          }
+          assertClose(p.movingMean, q.movingMean, 1e-5, `moving mean [${shape}]`);
+          assertClose(p.movingVariance, q.movingVariance, 1e-5, `moving variance [${shape}]`);
+          disposeParams(p, q);
+        }
+      });
+    }
+
+    it('updates the running statistics under tf.grads too, once per forward', () => {
+      const p = bnParams(4);
+      const q = copyParams(p);
+      const x = normal([5, 3, 2, 4], 1, 2);
+      const w = normal([5, 3, 2, 4]);
+      tf.tidy(() => {
+        tf.grads((xs: tf.Tensor) => tf.sum(tf.mul(ops.batchNorm(xs, p, { training: true }), w)))([x]);
+        ops.plainBatchNorm(x, q, { training: true });
+      });
+      assertClose(p.movingMean, q.movingMean, 1e-5, 'moving mean');
+      assertClose(p.movingVariance, q.movingVariance, 1e-5, 'moving variance');
+      tf.dispose([x, w]);
+      disposeParams(p, q);
+    });
+
+    it('updateMovingStats: false leaves the running statistics bit-for-bit untouched', () => {
+      for (const shape of [
+        [3, 5, 4, 7],
+        [6, 7],
+      ]) {
+        const p = bnParams(7);
+        const mean0 = Array.from(p.movingMean.dataSync());
+        const var0 = Array.from(p.movingVariance.dataSync());
+        const x = normal(shape, 2, 3);
+        const w = normal(shape);
+        tf.tidy(() => {
+          ops.batchNorm(x, p, { training: true, updateMovingStats: false });
+          tf.grads((xs: tf.Tensor) => tf.sum(tf.mul(ops.batchNorm(xs, p, { training: true, updateMovingStats: false }), w)))([x]);
+        });
+        assert.deepEqual(Array.from(p.movingMean.dataSync()), mean0);
+        assert.deepEqual(Array.from(p.movingVariance.dataSync()), var0);
+        tf.dispose([x, w]);
+        disposeParams(p);
       }
     });
-  }
 
-  it('updates the running statistics under tf.grads too, once per forward', () => {
-    const p = bnParams(4);
-    const q = copyParams(p);
-    const x = normal([5, 3, 2, 4], 1, 2);
-    const w = normal([5, 3, 2, 4]);
-    tf.tidy(() => {
-      tf.grads((xs: tf.Tensor) => tf.sum(tf.mul(ops.batchNorm(xs, p, { training: true }), w)))([x]);
-      ops.plainBatchNorm(x, q, { training: true });
+    it('handles a batch of one value per channel (N·H·W = 1) like the plain version', () => {
+      const p = bnParams(3);
+      const q = copyParams(p);
+      const x = normal([1, 1, 1, 3]);
+      tf.tidy(() => assertClose(ops.batchNorm(x, p, { training: true }), ops.plainBatchNorm(x, q, { training: true }), TOL, 'output'));
+      assertClose(p.movingVariance, q.movingVariance, 1e-5, 'moving variance');
+      x.dispose();
+      disposeParams(p, q);
     });
-    assertClose(p.movingMean, q.movingMean, 1e-5, 'moving mean');
-    assertClose(p.movingVariance, q.movingVariance, 1e-5, 'moving variance');
-    tf.dispose([x, w]);
-    disposeParams(p, q);
   });
-
-  it('updateMovingStats: false leaves the running statistics bit-for-bit untouched', () => {
-    for (const shape of [
-      [3, 5, 4, 7],
-      [6, 7],
-    ]) {
-      const p = bnParams(7);
-      const mean0 = Array.from(p.movingMean.dataSync());
-      const var0 = Array.from(p.movingVariance.dataSync());
-      const x = normal(shape, 2, 3);
-      const w = normal(shape);
-      tf.tidy(() => {
-        ops.batchNorm(x, p, { training: true, updateMovingStats: false });
-        tf.grads((xs: tf.Tensor) => tf.sum(tf.mul(ops.batchNorm(xs, p, { training: true, updateMovingStats: false }), w)))([x]);
-      });
-      assert.deepEqual(Array.from(p.movingMean.dataSync()), mean0);
-      assert.deepEqual(Array.from(p.movingVariance.dataSync()), var0);
-      tf.dispose([x, w]);
-      disposeParams(p);
-    }
-  });
-
-  it('handles a batch of one value per channel (N·H·W = 1) like the plain version', () => {
-    const p = bnParams(3);
-    const q = copyParams(p);
-    const x = normal([1, 1, 1, 3]);
-    tf.tidy(() => assertClose(ops.batchNorm(x, p, { training: true }), ops.plainBatchNorm(x, q, { training: true }), TOL, 'output'));
-    assertClose(p.movingVariance, q.movingVariance, 1e-5, 'moving variance');
-    x.dispose();
-    disposeParams(p, q);
-  });
-});
+}
 
 describe('batchNorm, inference mode', () => {
   for (const shape of [
@@ -311,8 +340,7 @@ describe('conv2dRelu', () => {
       const b = normal([cout]);
       const fast = (xs: tf.Tensor, ws: tf.Tensor, bs: tf.Tensor) => ops.conv2dRelu(xs as tf.Tensor4D, ws as tf.Tensor4D, bs as tf.Tensor1D, stride);
       compare(`conv2dRelu [${xShape}] stride ${stride}`, fast, plain(stride), [x, w, b]);
-      const cut = tf.tidy(() => tf.mean(tf.cast(tf.equal(fast(x, w, b), 0), 'float32')).dataSync()[0]);
-      assert.ok(cut > 0.2 && cut < 0.8, `the ReLU cuts part of the units (${cut})`);
+      assertReluCutsSome(fast(x, w, b));
       tf.dispose([x, w, b]);
     });
 
@@ -363,52 +391,117 @@ describe('conv2dRelu', () => {
   });
 });
 
-describe('batchNormRelu, training mode', () => {
-  it("runs TF's oneDNN BN-with-ReLU kernel here", () => {
-    assert.ok(batchNormReluAvailable());
+for (const kernel of BN_KERNELS) {
+  describe(`batchNormRelu, training mode (${kernel}'s kernel)`, () => {
+    before(() => ops.setFusions({ bnlabBatchNorm: kernel === 'bnlab' }));
+    after(() => ops.setFusions({ bnlabBatchNorm: true }));
+
+    it("runs TF's oneDNN BN-with-ReLU kernel here", () => {
+      assert.ok(batchNormReluAvailable());
+    });
+
+    for (const shape of [
+      [3, 5, 4, 7],
+      [2, 3, 1, 5],
+    ]) {
+      it(`matches relu(batchNorm) on [${shape}]: output and gradients w.r.t. x, γ, β`, () => {
+        const c = shape[shape.length - 1];
+        const p = bnParams(c);
+        const q = copyParams(p);
+        // β shifted so that about half the units are cut by the ReLU.
+        const x = normal(shape, 0.3, 2);
+        const fast = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+          ops.batchNormRelu(xs, { ...p, gamma: g as tf.Variable, beta: b as tf.Variable }, { training: true, updateMovingStats: false });
+        const plain = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+          tf.relu(ops.plainBatchNorm(xs, { ...q, gamma: g as tf.Variable, beta: b as tf.Variable }, { training: true, updateMovingStats: false }));
+        compare(`batchNormRelu [${shape}]`, fast, plain, [x, p.gamma, p.beta]);
+        assertReluCutsSome(fast(x, p.gamma, p.beta));
+        x.dispose();
+        disposeParams(p, q);
+      });
+    }
+
+    it('keeps the same running statistics as the plain version over 3 steps', () => {
+      assertSameRunningStats(ops.batchNormRelu);
+    });
+
+    it('in inference mode is relu of the moving-statistics batch norm', () => {
+      const p = bnParams(5);
+      const x = normal([2, 3, 3, 5]);
+      tf.tidy(() => assertClose(ops.batchNormRelu(x, p, { training: false }), tf.relu(ops.plainBatchNorm(x, p, { training: false })), TOL, 'inference'));
+      x.dispose();
+      disposeParams(p);
+    });
+  });
+}
+
+describe("batchNormAddRelu, training mode (bnlab's kernel)", () => {
+  it("runs bnlab's batch-norm kernel here (built into the patched binding)", () => {
+    assert.ok(bnlabBatchNormAvailable());
   });
 
   for (const shape of [
     [3, 5, 4, 7],
     [2, 3, 1, 5],
   ]) {
-    it(`matches relu(batchNorm) on [${shape}]: output and gradients w.r.t. x, γ, β`, () => {
+    it(`matches relu(batchNorm(x) + r) on [${shape}]: output and gradients w.r.t. x, γ, β and r`, () => {
       const c = shape[shape.length - 1];
       const p = bnParams(c);
       const q = copyParams(p);
-      // β shifted so that about half the units are cut by the ReLU.
       const x = normal(shape, 0.3, 2);
-      const fast = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-        ops.batchNormRelu(xs, { ...p, gamma: g as tf.Variable, beta: b as tf.Variable }, { training: true, updateMovingStats: false });
-      const plain = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
-        tf.relu(ops.plainBatchNorm(xs, { ...q, gamma: g as tf.Variable, beta: b as tf.Variable }, { training: true, updateMovingStats: false }));
-      compare(`batchNormRelu [${shape}]`, fast, plain, [x, p.gamma, p.beta]);
-      const cut = tf.tidy(() => tf.mean(tf.cast(tf.equal(fast(x, p.gamma, p.beta), 0), 'float32')).dataSync()[0]);
-      assert.ok(cut > 0.2 && cut < 0.8, `the ReLU cuts part of the units (${cut})`);
-      x.dispose();
+      const r = normal(shape);
+      const opts = { training: true, updateMovingStats: false };
+      const fast = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor, rs: tf.Tensor) =>
+        ops.batchNormAddRelu(xs, rs, { ...p, gamma: g as tf.Variable, beta: b as tf.Variable }, opts);
+      const plain = (xs: tf.Tensor, g: tf.Tensor, b: tf.Tensor, rs: tf.Tensor) =>
+        tf.relu(tf.add(ops.plainBatchNorm(xs, { ...q, gamma: g as tf.Variable, beta: b as tf.Variable }, opts), rs));
+      compare(`batchNormAddRelu [${shape}]`, fast, plain, [x, p.gamma, p.beta, r]);
+      assertReluCutsSome(fast(x, p.gamma, p.beta, r));
+      tf.dispose([x, r]);
       disposeParams(p, q);
     });
   }
 
   it('keeps the same running statistics as the plain version over 3 steps', () => {
-    const p = bnParams(7);
-    const q = copyParams(p);
-    for (let step = 0; step < 3; step++) {
-      const x = normal([3, 5, 4, 7], step - 1, 1 + step);
-      tf.dispose([ops.batchNormRelu(x, p, { training: true, momentum: 0.2 }), ops.plainBatchNorm(x, q, { training: true, momentum: 0.2 })]);
-      x.dispose();
-    }
-    assertClose(p.movingMean, q.movingMean, 1e-5, 'moving mean');
-    assertClose(p.movingVariance, q.movingVariance, 1e-5, 'moving variance');
-    disposeParams(p, q);
+    const r = normal([3, 5, 4, 7]);
+    assertSameRunningStats((x, p, opts) => ops.batchNormAddRelu(x, r, p, opts));
+    r.dispose();
   });
 
-  it('in inference mode is relu of the moving-statistics batch norm', () => {
-    const p = bnParams(5);
-    const x = normal([2, 3, 3, 5]);
-    tf.tidy(() => assertClose(ops.batchNormRelu(x, p, { training: false }), tf.relu(ops.plainBatchNorm(x, p, { training: false })), TOL, 'inference'));
-    x.dispose();
+  it('runs one native op forward where TF\'s kernels take three', () => {
+    const p = bnParams(8);
+    const x = normal([4, 6, 6, 8]);
+    const r = normal([4, 6, 6, 8]);
+    const forward = (bnlab: boolean) => {
+      ops.setFusions({ bnlabBatchNorm: bnlab });
+      const timed = timeNativeOps(nativeBackend(), () => ops.batchNormAddRelu(x, r, p, { training: true, updateMovingStats: false }).dispose());
+      ops.setFusions({ bnlabBatchNorm: true });
+      return timed.filter((o) => /^[A-Z_]/.test(o.kernel)).map((o) => o.kernel).sort();
+    };
+    assert.deepEqual(forward(true), ['BnlabBatchNormTrain']);
+    assert.deepEqual(forward(false), ['Add', 'FusedBatchNormV3', 'Relu']);
+    tf.dispose([x, r]);
     disposeParams(p);
+  });
+
+  it('keeps a NaN a NaN (so that a diverging run is seen to diverge)', () => {
+    const p = bnParams(3);
+    const x = tf.tensor4d([1, 2, 3, 4, NaN, 6, 7, 8, 9, 10, 11, 12], [4, 1, 1, 3]);
+    const y = ops.batchNormRelu(x, p, { training: true, updateMovingStats: false });
+    const v = y.dataSync();
+    assert.ok([1, 4, 7, 10].every((i) => Number.isNaN(v[i])), `channel 1 is NaN throughout: ${Array.from(v)}`);
+    assert.ok([0, 2, 3, 5].every((i) => Number.isFinite(v[i])), 'the other channels are not');
+    tf.dispose([x, y]);
+    disposeParams(p);
+  });
+
+  it('rejects a residual of another shape with a clear error', () => {
+    const be = nativeBackend();
+    const b = be.binding as unknown as Parameters<typeof attr.float>[0];
+    const attrs = [attr.float(b, 'epsilon', 1e-5), attr.float(b, 'exponential_avg_factor', 1), attr.bool(b, 'relu', true), attr.int(b, 'num_side', 1)];
+    const [x, r, g, o, m, v] = [normal([2, 3, 3, 4]), normal([2, 3, 3, 5]), tf.ones([4]), tf.zeros([4]), tf.zeros([4]), tf.ones([4])];
+    assert.throws(() => be.executeMultipleOutputs('BnlabBatchNormTrain', attrs, [x, g, o, m, v, r], 5), /residual input must have x's shape/);
+    tf.dispose([x, r, g, o, m, v]);
   });
 });
 
@@ -437,7 +530,8 @@ describe('tensor hygiene', () => {
       const pp = { ...p, gamma: g as tf.Variable, beta: b as tf.Variable };
       const h0 = ops.relu(ops.biasAdd(ops.batchNorm(xs, pp, { training: true }), c));
       const h1 = ops.conv2dRelu(h0 as tf.Tensor4D, k as tf.Tensor4D, c as tf.Tensor1D, 1, h0 as tf.Tensor4D);
-      const h = ops.batchNormRelu(ops.conv2d(h1, k as tf.Tensor4D, c as tf.Tensor1D, 1), pp, { training: true });
+      const h2 = ops.batchNormRelu(ops.conv2d(h1, k as tf.Tensor4D, c as tf.Tensor1D, 1), pp, { training: true });
+      const h = ops.batchNormAddRelu(h2, h1, pp, { training: true });
       const z = ops.batchNorm(tf.reshape(ops.globalAvgPool(h as tf.Tensor4D), [3, 5]), pp, { training: true, updateMovingStats: false });
       return tf.sum(tf.mul(z, w));
     };

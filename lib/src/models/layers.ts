@@ -238,6 +238,28 @@ export function batchNormRelu(
 }
 
 /**
+ * The BN ending a residual branch, and the block's ending: relu(BN(x) +
+ * shortcut). BN's point is `name`; the block's point and tap are the
+ * caller's. With no tap listening it is one fused op (ops.batchNormAddRelu);
+ * with one, BN's output is tapped and the add and ReLU follow. The numbers
+ * are the same either way.
+ */
+export function residualBatchNormRelu(
+  store: ParameterStore,
+  name: string,
+  channels: number,
+  o: BatchNormLayerOptions,
+): (x: tf.Tensor, shortcut: tf.Tensor, ctx: ForwardContext) => tf.Tensor {
+  const p = batchNormParams(store, name, channels);
+  store.point(name, 'bn');
+  return (x, shortcut, ctx) => {
+    if (!ctx.tap) return ops.batchNormAddRelu(x, shortcut, p, batchNormOptions(ctx, o));
+    const y = tap(ctx, name, ops.batchNorm(x, p, batchNormOptions(ctx, o)));
+    return ops.relu(tf.add(y, shortcut));
+  };
+}
+
+/**
  * Group norm over `channels` (layer norm: groups 1), with γ and β per
  * channel. Its point has kind 'bn', as every normalisation's has, so the
  * instruments that read "after the norm" read it too.

@@ -84,23 +84,28 @@ export function resnet(options: Omit<ResNetOptions, 'family'> & { family?: 'resn
   };
 
   /**
-   * A block without a norm: conv1 → ReLU → conv2, added to the shortcut,
-   * then ReLU. conv2, the add and the ReLU are one fused op when no tap
-   * listens (L.residualConv2dRelu).
+   * A block whose ending fuses: conv1 → [BN] → ReLU → conv2 → [BN], added to
+   * the shortcut, then ReLU. With no tap listening, conv2's bias (no norm) or
+   * its BN, the add and the ReLU are one op (L.residualConv2dRelu,
+   * L.residualBatchNormRelu).
    */
-  const noNormBlock = (name: string, inC: number, outC: number, stride: number): L.Layer => {
-    const conv1 = L.conv2dRelu(
-      store,
-      { conv: `${name}/conv1`, relu: `${name}/relu1` },
-      { inChannels: inC, outChannels: outC, kernel: 3, stride },
-    );
-    const conv2 = L.residualConv2dRelu(store, `${name}/conv2`, { inChannels: outC, outChannels: outC, kernel: 3 });
+  const fusedEndBlock = (name: string, inC: number, outC: number, stride: number): L.Layer => {
+    const conv1 = L.sequence(...convUnit(`${name}/conv1`, inC, outC, stride, `${name}/relu1`));
+    const conv2 = { inChannels: outC, outChannels: outC, kernel: 3 };
+    let end: (h: tf.Tensor, shortcut: tf.Tensor, ctx: L.ForwardContext) => tf.Tensor;
+    if (inner === 'batch') {
+      const conv = L.conv2d(store, `${name}/conv2`, { ...conv2, bias: false });
+      const bn = L.residualBatchNormRelu(store, `${name}/bn2`, outC, normOpts);
+      end = (h, shortcut, ctx) => bn(conv(h, ctx), shortcut, ctx);
+    } else {
+      end = L.residualConv2dRelu(store, `${name}/conv2`, conv2);
+    }
     const downsample = stride !== 1 || inC !== outC;
-    return (x, ctx) => conv2(conv1(x, ctx), downsample ? optionAShortcut(x as tf.Tensor4D, outC) : x, ctx);
+    return (x, ctx) => end(conv1(x, ctx), downsample ? optionAShortcut(x as tf.Tensor4D, outC) : x, ctx);
   };
 
   /**
-   * A block with a norm, or Fixup's (its CIFAR code): x + b1a → conv1 →
+   * A block with layer or group norm, or Fixup's (its CIFAR code): x + b1a → conv1 →
    * + b1b → ReLU → + b2a → conv2 → · scale + b2b, added to the shortcut of
    * x + b1a; then ReLU.
    */
@@ -133,7 +138,8 @@ export function resnet(options: Omit<ResNetOptions, 'family'> & { family?: 'resn
     for (let b = 0; b < blocksPerStage; b++) {
       const stride = s > 0 && b === 0 ? 2 : 1;
       const name = `stage${s + 1}/block${b}`;
-      const block = inner || fixup ? branchBlock(name, channels, outC, stride) : noNormBlock(name, channels, outC, stride);
+      const fuses = !fixup && (inner === null || inner === 'batch');
+      const block = fuses ? fusedEndBlock(name, channels, outC, stride) : branchBlock(name, channels, outC, stride);
       store.point(name, 'block');
       blocks.push((x, ctx) => L.tap(ctx, name, block(x, ctx)));
       channels = outC;

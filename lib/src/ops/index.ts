@@ -7,6 +7,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   batchNormReluAvailable,
+  bnlabBatchNormAvailable,
+  bnlabBatchNormTrain,
   fusedBatchNormReluTrain,
   fusedBatchNormTrain,
   isNativeBackend,
@@ -56,9 +58,19 @@ export interface Fusions {
   batchNormRelu: boolean;
   /** conv2d + bias [+ residual] + ReLU as one oneDNN convolution (the models' convs without a norm). */
   convBiasRelu: boolean;
+  /**
+   * Training-mode BN by bnlab's own kernel, with the ReLU and the shortcut's
+   * add fused, instead of TF's (off: FusedBatchNormV3, with batchNormRelu's
+   * oneDNN kernel for BN + ReLU, and the add and ReLU as their own ops).
+   */
+  bnlabBatchNorm: boolean;
 }
 
-const fusions: Fusions = { convBias: true, batchNormRelu: true, convBiasRelu: true };
+const fusions: Fusions = { convBias: true, batchNormRelu: true, convBiasRelu: true, bnlabBatchNorm: true };
+
+function bnlabBatchNormFor(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): boolean {
+  return fusions.bnlabBatchNorm && opts.training && x.rank >= 2 && fastFor(x, p.gamma, p.beta) && bnlabBatchNormAvailable();
+}
 
 /**
  * Turns fused pairs on or off, e.g. to time a step with and without them
@@ -81,6 +93,7 @@ function fastFor(...ts: tf.Tensor[]): boolean {
 export function batchNorm(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): tf.Tensor {
   // Inference uses tf.batchNorm on every backend: on tfjs-node its forward is
   // already FusedBatchNorm (is_training=false), one native call.
+  if (bnlabBatchNormFor(x, p, opts)) return bnlabBatchNormTrain(x, nativeArgs(p, opts), false, null);
   if (opts.training && x.rank >= 2 && fastFor(x, p.gamma, p.beta)) {
     return fusedBatchNormTrain(x, nativeArgs(p, opts));
   }
@@ -101,13 +114,26 @@ function nativeArgs(p: BatchNormParams, opts: BatchNormOptions): NativeBatchNorm
 
 /**
  * relu(batchNorm(x)). On the native backend in training mode this is one
- * oneDNN kernel with the ReLU fused; elsewhere the two ops in turn.
+ * kernel with the ReLU fused (bnlab's, else oneDNN's); elsewhere the two
+ * ops in turn.
  */
 export function batchNormRelu(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): tf.Tensor {
+  if (bnlabBatchNormFor(x, p, opts)) return bnlabBatchNormTrain(x, nativeArgs(p, opts), true, null);
   if (fusions.batchNormRelu && opts.training && x.rank === 4 && fastFor(x, p.gamma, p.beta) && batchNormReluAvailable()) {
     return fusedBatchNormReluTrain(x as tf.Tensor4D, nativeArgs(p, opts));
   }
   return tf.tidy(() => relu(batchNorm(x, p, opts)));
+}
+
+/**
+ * relu(batchNorm(x) + residual), a residual block's ending. On the native
+ * backend in training mode this is one kernel (bnlab's); elsewhere the ops
+ * in turn.
+ */
+export function batchNormAddRelu(x: tf.Tensor, residual: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): tf.Tensor {
+  if (bnlabBatchNormFor(x, p, opts) && fastFor(residual) && tf.util.arraysEqual(x.shape, residual.shape))
+    return bnlabBatchNormTrain(x, nativeArgs(p, opts), true, residual);
+  return tf.tidy(() => relu(tf.add(batchNorm(x, p, opts), residual)));
 }
 
 /** The plain-tfjs batchNorm, on any backend (the reference for the fast path). */

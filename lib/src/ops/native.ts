@@ -159,6 +159,83 @@ function fusedBatchNorm4D(x: tf.Tensor4D, a: NativeBatchNormArgs, withRelu = fal
   return f(x, a.gamma, a.beta);
 }
 
+/**
+ * Training-mode batch norm by bnlab's own kernel (BnlabBatchNormTrain,
+ * lib/native/bnlab-kernels.cc, built into the patched binding), with the
+ * ReLU and a residual input optionally fused: relu(BN(x) [+ residual]) in
+ * two passes over the activations, where TF's kernels take three for the
+ * batch norm (oneDNN's are slow for 16 channels) and two more for the add
+ * and the ReLU. Its outputs are FusedBatchNormV3's (the moving statistics
+ * updated alike; the batch mean and biased variance for the gradient), so
+ * the backward is as fusedBatchNormTrain's: ReluGrad(dy, y) with the ReLU,
+ * then FusedBatchNormGradV3; the residual's gradient is what enters it.
+ * Any rank: the statistics are over every axis but the last.
+ */
+export function bnlabBatchNormTrain(x: tf.Tensor, a: NativeBatchNormArgs, relu: boolean, residual: tf.Tensor | null): tf.Tensor {
+  if (x.rank !== 4) {
+    // FusedBatchNormGradV3 takes 4-D tensors: view x as [N, 1, rest, C].
+    return tf.tidy(() => {
+      const c = x.shape[x.rank - 1];
+      const as4 = (t: tf.Tensor) => tf.reshape(t, [x.shape[0], 1, t.size / (x.shape[0] * c), c]);
+      return tf.reshape(bnlabBatchNormTrain(as4(x), a, relu, residual && as4(residual)), x.shape);
+    });
+  }
+  const be = nativeBackend();
+  const b = be.binding;
+  const forward = bnlabBatchNormAttrs(b, a.epsilon, a.updateMovingStats ? a.momentum : 1, relu, residual ? 1 : 0);
+  const { grad } = batchNormAttrs(b, a.epsilon, 1, false);
+  const f = tf.customGrad((...args: unknown[]) => {
+    const save = args.pop() as tf.GradSaveFunc;
+    const inputs = args as tf.Tensor[];
+    const [xs, gamma, beta, side] = inputs;
+    const moving = [a.movingMean, a.movingVariance];
+    const [y, runMean, runVar, mean, variance] = be.executeMultipleOutputs(
+      'BnlabBatchNormTrain',
+      forward,
+      side ? [xs, gamma, beta, ...moving, side] : [xs, gamma, beta, ...moving],
+      5,
+    );
+    if (a.updateMovingStats) {
+      a.movingMean.assign(runMean);
+      a.movingVariance.assign(runVar);
+    }
+    save([xs, gamma, mean, variance, ...(relu ? [y] : [])]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xv, gammaV, m, v, yv] = saved;
+        const dz = relu ? be.executeSingleOutput('ReluGrad', [attr.type(b, 'T')], [dy, yv]) : dy;
+        // reserve_space_3, empty on CPU.
+        const empty = tf.tensor1d([], 'float32');
+        const [dx, dGamma, dBeta, r4, r5] = be.executeMultipleOutputs('FusedBatchNormGradV3', grad, [dz, xv, gammaV, m, v, empty], 5);
+        tf.dispose([empty, r4, r5]);
+        if (!side) {
+          if (relu) dz.dispose();
+          return [dx, dGamma, dBeta];
+        }
+        // A clone of dy (no native call) so the tape never holds one tensor object as two gradients.
+        return [dx, dGamma, dBeta, relu ? dz : tf.clone(dy)];
+      },
+    };
+  });
+  return residual ? f(x, a.gamma, a.beta, residual) : f(x, a.gamma, a.beta);
+}
+
+function bnlabBatchNormAttrs(b: TfBinding, epsilon: number, avgFactor: number, relu: boolean, sides: number): OpAttr[] {
+  return [
+    attr.float(b, 'epsilon', epsilon),
+    attr.float(b, 'exponential_avg_factor', avgFactor),
+    attr.bool(b, 'relu', relu),
+    attr.int(b, 'num_side', sides),
+  ];
+}
+
+/** Whether bnlabBatchNormTrain can run here: a binding built with bnlab's kernels. */
+export function bnlabBatchNormAvailable(): boolean {
+  const b = nativeBackend().binding;
+  return kernelRuns('BnlabBatchNormTrain', bnlabBatchNormAttrs(b, 1e-5, 1, false, 0), [[2, 1, 1, 1], [1], [1], [1], [1]], 5);
+}
+
 // ---------------------------------------------------------------- relu
 
 /** Relu forward; ReluGrad(dy, y) backward (y > 0 exactly where x > 0). */
