@@ -50,7 +50,7 @@ export function setFastOps(enabled: boolean): void {
   fastOpsEnabled = enabled;
 }
 
-/** The fused pairs of ops on the native fast path (both on by default). */
+/** The fused chains of ops and bnlab's own kernel on the native fast path (all on by default). */
 export interface Fusions {
   /** conv2d + bias as one oneDNN convolution (the models' convs without BN). */
   convBias: boolean;
@@ -73,8 +73,9 @@ function bnlabBatchNormFor(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOpti
 }
 
 /**
- * Turns fused pairs on or off, e.g. to time a step with and without them
- * (bench/fusion-ab.ts). Off, the pair runs as its two fast-path ops.
+ * Turns them on or off, e.g. to time a step with and without them
+ * (bench/fusion-ab.ts). Off, a chain runs as its separate fast-path ops,
+ * and batch norm as TF's kernels.
  */
 export function setFusions(f: Partial<Fusions>): void {
   Object.assign(fusions, f);
