@@ -6,9 +6,8 @@
 // BnlabBatchNormTrain: training-mode batch norm over every axis but the last,
 // with an optional residual input added and an optional ReLU, in two passes
 // over the activations: one for the per-channel sums, one that writes
-// relu(x * a + b + residual). TF's own kernels take five passes for the same
-// (FusedBatchNormV3's three, then AddV2 and Relu), and oneDNN's batch norm is
-// slow for 16 channels. Its outputs follow FusedBatchNormV3's, so that
+// relu(x * a + b + residual), where TF's path runs FusedBatchNormV3, then Add
+// and Relu, each a pass of its own. Its outputs follow FusedBatchNormV3's, so that
 // FusedBatchNormGradV3 takes the batch mean and (biased) variance it saves:
 //   y, running mean, running variance (updated by exponential_avg_factor,
 //   the variance Bessel-corrected), batch mean, batch variance.

@@ -71,8 +71,8 @@ export function resnet(options: Omit<ResNetOptions, 'family'> & { family?: 'resn
   const convUnit = (name: string, inC: number, outC: number, stride: number, reluName?: string, gain?: number): L.Layer[] => {
     const conv = { inChannels: inC, outChannels: outC, kernel: 3, stride, gain };
     if (!inner && !fixup && reluName) return [L.conv2dRelu(store, { conv: name, relu: reluName }, conv)];
-    // Fixup's convs have no bias of their own: its scalar biases stand in.
-    const layers = [L.conv2d(store, name, { ...conv, bias: !inner && !fixup })];
+    // Here a norm follows, or Fixup's scalar biases stand in: no bias of the conv's own.
+    const layers = [L.conv2d(store, name, { ...conv, bias: false })];
     if (inner) {
       const normName = name.replace(/conv(\d*)$/, `${NORM_POINT_PREFIX[inner]}$1`);
       layers.push(L.normLayer(store, inner, { norm: normName, relu: reluName }, outC, normOpts));

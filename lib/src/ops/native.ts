@@ -99,13 +99,48 @@ export interface NativeBatchNormArgs {
  * custom gradient so tfjs differentiates them.
  */
 export function fusedBatchNormTrain(x: tf.Tensor, a: NativeBatchNormArgs): tf.Tensor {
-  const c = x.shape[x.rank - 1];
-  if (x.rank === 4) return fusedBatchNorm4D(x as tf.Tensor4D, a);
+  return on4D(x, null, (x4) => fusedBatchNorm4D(x4, a));
+}
+
+/**
+ * f(x, residual) with both viewed as [N, 1, rest, C] when x is not 4-D:
+ * FusedBatchNormGradV3 takes 4-D tensors, and the statistics are over every
+ * axis but the last either way. The reshapes sit outside the custom
+ * gradient, so tfjs differentiates them.
+ */
+function on4D(x: tf.Tensor, residual: tf.Tensor | null, f: (x4: tf.Tensor4D, r4: tf.Tensor4D | null) => tf.Tensor): tf.Tensor {
+  if (x.rank === 4) return f(x as tf.Tensor4D, residual as tf.Tensor4D | null);
   return tf.tidy(() => {
-    const rest = x.shape.slice(1, -1).reduce((s, d) => s * d, 1);
-    const y4 = fusedBatchNorm4D(tf.reshape(x, [x.shape[0], 1, rest, c]), a);
-    return tf.reshape(y4, x.shape);
+    const c = x.shape[x.rank - 1];
+    const as4 = (t: tf.Tensor) => tf.reshape(t, [x.shape[0], 1, t.size / (x.shape[0] * c), c]) as tf.Tensor4D;
+    return tf.reshape(f(as4(x), residual && as4(residual)), x.shape);
   });
+}
+
+/**
+ * The backward of training-mode BN [+ residual] [+ ReLU] at dy: ReluGrad(dy,
+ * y) when the ReLU is fused (y > 0 exactly where BN's output is), then
+ * FusedBatchNormGradV3 with the forward's batch mean and biased variance.
+ * Returns [dx, dγ, dβ] and, when asked for, the gradient that entered the
+ * batch norm (the residual's); it disposes what it does not return.
+ */
+function batchNormBackward(
+  grad: OpAttr[],
+  dy: tf.Tensor,
+  saved: { x: tf.Tensor; gamma: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor; reserve3: tf.Tensor; y?: tf.Tensor },
+  wantEntering: boolean,
+): tf.Tensor[] {
+  const be = nativeBackend();
+  const dz = saved.y ? be.executeSingleOutput('ReluGrad', [attr.type(be.binding, 'T')], [dy, saved.y]) : dy;
+  const { x, gamma, mean, variance, reserve3 } = saved;
+  const [dx, dGamma, dBeta, r4, r5] = be.executeMultipleOutputs('FusedBatchNormGradV3', grad, [dz, x, gamma, mean, variance, reserve3], 5);
+  tf.dispose([r4, r5]);
+  if (!wantEntering) {
+    if (dz !== dy) dz.dispose();
+    return [dx, dGamma, dBeta];
+  }
+  // A clone of dy (no native call) so the tape never holds one tensor object as two gradients.
+  return [dx, dGamma, dBeta, dz !== dy ? dz : tf.clone(dy)];
 }
 
 /** Attributes of the training-mode forward (plain or with the ReLU fused) and of the gradient. */
@@ -126,7 +161,6 @@ function fusedBatchNorm4D(x: tf.Tensor4D, a: NativeBatchNormArgs, withRelu = fal
   const be = nativeBackend();
   const b = be.binding;
   const { forward: fwdAttrs, grad: common } = batchNormAttrs(b, a.epsilon, a.updateMovingStats ? a.momentum : 1, withRelu);
-  const T = [attr.type(b, 'T')];
   const f = tf.customGrad((xs, gamma, beta, save) => {
     const [y, runMean, runVar, rs1, rs2, rs3] = be.executeMultipleOutputs(
       withRelu ? '_MklNativeFusedBatchNormEx' : 'FusedBatchNormV3',
@@ -147,12 +181,8 @@ function fusedBatchNorm4D(x: tf.Tensor4D, a: NativeBatchNormArgs, withRelu = fal
     return {
       value: y as tf.Tensor4D,
       gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
-        const [xv, gammaV, s1, s2, s3, yv] = saved;
-        // y > 0 exactly where BN's output is, so ReluGrad(dy, y) is the ReLU's gradient.
-        const dz = withRelu ? be.executeSingleOutput('ReluGrad', T, [dy, yv]) : dy;
-        const [dx, dGamma, dBeta, rs4, rs5] = be.executeMultipleOutputs('FusedBatchNormGradV3', common, [dz, xv, gammaV, s1, s2, s3], 5);
-        tf.dispose(withRelu ? [dz, rs4, rs5] : [rs4, rs5]);
-        return [dx, dGamma, dBeta];
+        const [xv, gammaV, mean, variance, reserve3, yv] = saved;
+        return batchNormBackward(common, dy, { x: xv, gamma: gammaV, mean, variance, reserve3, y: yv }, false);
       },
     };
   });
@@ -163,23 +193,20 @@ function fusedBatchNorm4D(x: tf.Tensor4D, a: NativeBatchNormArgs, withRelu = fal
  * Training-mode batch norm by bnlab's own kernel (BnlabBatchNormTrain,
  * lib/native/bnlab-kernels.cc, built into the patched binding), with the
  * ReLU and a residual input optionally fused: relu(BN(x) [+ residual]) in
- * two passes over the activations, where TF's kernels take three for the
- * batch norm (oneDNN's are slow for 16 channels) and two more for the add
- * and the ReLU. Its outputs are FusedBatchNormV3's (the moving statistics
+ * two passes over the activations. Its outputs are FusedBatchNormV3's (the moving statistics
  * updated alike; the batch mean and biased variance for the gradient), so
  * the backward is as fusedBatchNormTrain's: ReluGrad(dy, y) with the ReLU,
  * then FusedBatchNormGradV3; the residual's gradient is what enters it.
  * Any rank: the statistics are over every axis but the last.
+ *
+ * Where TF's path runs FusedBatchNormV3, then Add and Relu, each a pass
+ * over the activations, this is one kernel.
  */
 export function bnlabBatchNormTrain(x: tf.Tensor, a: NativeBatchNormArgs, relu: boolean, residual: tf.Tensor | null): tf.Tensor {
-  if (x.rank !== 4) {
-    // FusedBatchNormGradV3 takes 4-D tensors: view x as [N, 1, rest, C].
-    return tf.tidy(() => {
-      const c = x.shape[x.rank - 1];
-      const as4 = (t: tf.Tensor) => tf.reshape(t, [x.shape[0], 1, t.size / (x.shape[0] * c), c]);
-      return tf.reshape(bnlabBatchNormTrain(as4(x), a, relu, residual && as4(residual)), x.shape);
-    });
-  }
+  return on4D(x, residual, (x4, r4) => bnlabBatchNorm4D(x4, a, relu, r4));
+}
+
+function bnlabBatchNorm4D(x: tf.Tensor4D, a: NativeBatchNormArgs, relu: boolean, residual: tf.Tensor4D | null): tf.Tensor {
   const be = nativeBackend();
   const b = be.binding;
   const forward = bnlabBatchNormAttrs(b, a.epsilon, a.updateMovingStats ? a.momentum : 1, relu, residual ? 1 : 0);
@@ -203,18 +230,12 @@ export function bnlabBatchNormTrain(x: tf.Tensor, a: NativeBatchNormArgs, relu: 
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xv, gammaV, m, v, yv] = saved;
-        const dz = relu ? be.executeSingleOutput('ReluGrad', [attr.type(b, 'T')], [dy, yv]) : dy;
+        const [xv, gammaV, mean, variance, yv] = saved;
         // reserve_space_3, empty on CPU.
-        const empty = tf.tensor1d([], 'float32');
-        const [dx, dGamma, dBeta, r4, r5] = be.executeMultipleOutputs('FusedBatchNormGradV3', grad, [dz, xv, gammaV, m, v, empty], 5);
-        tf.dispose([empty, r4, r5]);
-        if (!side) {
-          if (relu) dz.dispose();
-          return [dx, dGamma, dBeta];
-        }
-        // A clone of dy (no native call) so the tape never holds one tensor object as two gradients.
-        return [dx, dGamma, dBeta, relu ? dz : tf.clone(dy)];
+        const reserve3 = tf.tensor1d([], 'float32');
+        const grads = batchNormBackward(grad, dy, { x: xv, gamma: gammaV, mean, variance, reserve3, y: yv }, !!side);
+        reserve3.dispose();
+        return grads;
       },
     };
   });
