@@ -44,7 +44,6 @@ const CASES: { norm: Norm; measure: string; set: (on: boolean) => void }[] = [
   { norm: 'none', measure: 'fused conv + bias [+ shortcut] + ReLU', set: (on) => setFusions({ convBiasRelu: on }) },
   { norm: 'none', measure: 'fused conv + bias (conv + bias + ReLU off)', set: (on) => setFusions({ convBias: on, convBiasRelu: false }) },
   { norm: 'batch', measure: "bnlab's BN kernel (with ReLU and shortcut)", set: (on) => setFusions({ bnlabBatchNorm: on }) },
-  { norm: 'batch', measure: "bnlab's BN backward (ReLU's gradient folded in)", set: (on) => setFusions({ bnlabBatchNormGrad: on }) },
   { norm: 'batch', measure: "fused BN + ReLU (bnlab's BN kernel off)", set: (on) => setFusions({ batchNormRelu: on, bnlabBatchNorm: false }) },
   { norm: 'none', measure: 'async execution', set: setAsyncOps },
   { norm: 'batch', measure: 'async execution', set: setAsyncOps },
@@ -82,7 +81,7 @@ async function main() {
       if (i >= warmup) (on ? withIt : without).push(performance.now() - t0);
     }
     set(true);
-    setFusions({ convBias: true, batchNormRelu: true, convBiasRelu: true, bnlabBatchNorm: true, bnlabBatchNormGrad: true });
+    setFusions({ convBias: true, batchNormRelu: true, convBiasRelu: true, bnlabBatchNorm: true });
     const pairs = Math.min(withIt.length, without.length);
     const paired = Array.from({ length: pairs }, (_, k) => without[k] / withIt[k]);
     console.log(JSON.stringify({

@@ -105,19 +105,6 @@ function nativeLoads() {
   return r.status === 0;
 }
 
-/**
- * The wheel's headers the addon's sources reach, 45 of its 290 MB: the C
- * API's; the C kernel API's one outside tensorflow/c; and, for bnlab's
- * kernels to run on the intra-op pool TF gives a kernel (which the C API
- * does not reach), OpKernelContext's, with Eigen, absl and protobuf.
- */
-const TF_HEADERS = [
-  'tensorflow/c/', 'tensorflow/core/platform/', 'tsl/', 'xla/tsl/',
-  'tensorflow/core/common_runtime/next_pluggable_device/c/',
-  'tensorflow/core/framework/', 'tensorflow/core/lib/', 'tensorflow/core/protobuf/', 'tensorflow/core/util/',
-  'Eigen/', 'unsupported/Eigen/', 'google/protobuf/', 'absl/', 'ml_dtypes/',
-];
-
 function fetchWheel() {
   const dir = path.join(cacheDir, 'wheels');
   const file = path.join(dir, TF_WHEEL.file);
@@ -140,7 +127,7 @@ function fetchWheel() {
 function setupNative() {
   if (!fs.existsSync(tfjsNode)) throw new Error('node_modules/@tensorflow/tfjs-node is missing: run `npm ci` first');
   const stamp = path.join(tfjsNode, 'deps', '.bnlab-stamp');
-  const want = hashOf(TF_WHEEL.sha256, process.versions.node, process.versions.napi, fs.readFileSync(path.join(tfjsNode, 'package.json'), 'utf8'), patchHash(), TF_HEADERS.join());
+  const want = hashOf(TF_WHEEL.sha256, process.versions.node, process.versions.napi, fs.readFileSync(path.join(tfjsNode, 'package.json'), 'utf8'), patchHash());
   if (stampMatches(stamp, want) && nativeLoads()) return 'cached';
   if (os.platform() !== 'linux' || os.arch() !== 'x64') {
     // Elsewhere tfjs-node's own installer is the way; bnlab falls back to wasm
@@ -156,20 +143,21 @@ function setupNative() {
   fs.mkdirSync(libDir, { recursive: true });
   log('extracting libtensorflow_cc, libtensorflow_framework and the C headers from the wheel');
   // The wheel is a zip. Only the two libraries and the headers the addon's
-  // sources reach are taken out (TF_HEADERS).
+  // sources reach are taken out (the whole include tree is 290 MB); the C
+  // kernel API's (bnlab's kernels) reach one outside tensorflow/c.
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bnlab-tf-'));
   try {
     run('python3', ['-c', `
-import json, sys, zipfile
+import sys, zipfile
 wheel, out = sys.argv[1], sys.argv[2]
 keep = ('tensorflow/libtensorflow_cc.so.2', 'tensorflow/libtensorflow_framework.so.2')
 inc = 'tensorflow/include/'
-headers = tuple(json.loads(sys.argv[3]))
+headers = ('tensorflow/c/', 'tensorflow/core/platform/', 'tsl/', 'xla/tsl/c/', 'tensorflow/core/common_runtime/next_pluggable_device/c/')
 with zipfile.ZipFile(wheel) as z:
     for n in z.namelist():
         if n in keep or (n.startswith(inc) and n[len(inc):].startswith(headers)):
             z.extract(n, out)
-`, wheel, tmp, JSON.stringify(TF_HEADERS)]);
+`, wheel, tmp]);
     const tfDir = path.join(tmp, 'tensorflow');
     fs.renameSync(path.join(tfDir, 'libtensorflow_cc.so.2'), path.join(libDir, 'libtensorflow_cc.so.2'));
     fs.renameSync(path.join(tfDir, 'libtensorflow_framework.so.2'), path.join(libDir, 'libtensorflow_framework.so.2'));

@@ -11,14 +11,6 @@
 // FusedBatchNormGradV3 takes the batch mean and (biased) variance it saves:
 //   y, running mean, running variance (updated by exponential_avg_factor,
 //   the variance Bessel-corrected), batch mean, batch variance.
-//
-// BnlabBatchNormGrad: its backward, with the ReLU's gradient folded in, in
-// two passes over the activations: one for the per-channel sums of dz and
-// dz·(x − mean), one that writes dx (and dz, the gradient that entered the
-// batch norm, when the residual needs it), where TF's path runs ReluGrad,
-// then FusedBatchNormGradV3's two passes over dz. dz = dy where the ReLU's
-// input was > 0: read from y when the forward added a residual, otherwise
-// recomputed from x as the forward computed it (x·a + b, same floats).
 
 #include <algorithm>
 #include <atomic>
@@ -31,17 +23,6 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-
-// TF's C++ headers (from the wheel, as TF's custom ops build against them)
-// for one thing the C kernel API lacks: the intra-op thread pool a kernel
-// is given. Eigen's alignment must be the library's.
-#ifndef EIGEN_MAX_ALIGN_BYTES
-#define EIGEN_MAX_ALIGN_BYTES 64
-#endif
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"  // TF's own headers use what TF deprecates
-#include "tensorflow/core/framework/op_kernel.h"
-#pragma GCC diagnostic pop
 
 #include "tensorflow/c/kernels.h"
 #include "tensorflow/c/ops.h"
@@ -150,23 +131,6 @@ class ForkJoin {
   std::atomic<uint64_t> generation_{0};
 };
 
-// Runs f(0) … f(units − 1) on the kernel's own intra-op pool (TF's threads,
-// which the other queue's ops share), one task per unit, and returns when
-// all have run. Which thread runs a unit does not change its work.
-static void RunOnTfPool(TF_OpKernelContext *ctx, int units, const std::function<void(int)> &f) {
-  auto *op_ctx = reinterpret_cast<tensorflow::OpKernelContext *>(ctx);
-  const auto *workers = op_ctx->device()->tensorflow_cpu_worker_threads();
-  if (units <= 1 || workers == nullptr || workers->workers == nullptr) {
-    for (int i = 0; i < units; ++i) f(i);
-    return;
-  }
-  using Pool = tsl::thread::ThreadPool;
-  workers->workers->ParallelFor(units, Pool::SchedulingParams(Pool::SchedulingStrategy::kFixedBlockSize, std::nullopt, 1),
-                                [&](int64_t first, int64_t last) {
-                                  for (int64_t i = first; i < last; ++i) f(static_cast<int>(i));
-                                });
-}
-
 static ForkJoin &Pool() {
   static ForkJoin *pool = new ForkJoin(ThreadCount());  // never destroyed: helpers outlive main
   return *pool;
@@ -221,17 +185,6 @@ static void ApplyRows(const float *x, const float *side, const float *a, const f
     (relu ? ApplyRowsT<true, true> : ApplyRowsT<true, false>)(x, side, a, b, channels, rows, y);
   } else {
     (relu ? ApplyRowsT<false, true> : ApplyRowsT<false, false>)(x, side, a, b, channels, rows, y);
-  }
-}
-
-// a = scale / √(var + ε) and b = offset − mean·a, in float: the forward's
-// y = x·a + b, and the gradient's mask x·a + b > 0, computed from the same
-// floats, so that the mask is exactly where the forward's ReLU passed.
-static void ScaleAndShift(const float *scale, const float *offset, const float *mean, const float *var, float epsilon, int64_t channels,
-                          float *a, float *b) {
-  for (int64_t c = 0; c < channels; ++c) {
-    a[c] = scale[c] / std::sqrt(var[c] + epsilon);
-    b[c] = offset[c] - mean[c] * a[c];
   }
 }
 
@@ -348,6 +301,8 @@ static void BatchNormCompute(void *kernel, TF_OpKernelContext *ctx) {
     if (var < 0) var = 0;  // rounding; NaN stays NaN
     batch_mean[c] = static_cast<float>(mean);
     batch_var[c] = static_cast<float>(var);
+    a[c] = scale[c] / std::sqrt(batch_var[c] + attrs.epsilon);
+    b[c] = offset[c] - batch_mean[c] * a[c];
     if (f == 1.0f) {
       running_mean[c] = batch_mean[c];
       running_var[c] = batch_var[c] * bessel;
@@ -356,8 +311,6 @@ static void BatchNormCompute(void *kernel, TF_OpKernelContext *ctx) {
       running_var[c] = (1 - f) * old_var[c] + f * (batch_var[c] * bessel);
     }
   }
-
-  ScaleAndShift(scale, offset, batch_mean, batch_var, attrs.epsilon, channels, a.data(), b.data());
 
   // Pass 2.
   pool.Run([&](int p) {
@@ -381,231 +334,6 @@ static void BatchNormShape(TF_ShapeInferenceContext *ctx, TF_Status *status) {
   TF_DeleteShapeHandle(vec);
 }
 
-// ------------------------------------------------------------- gradient
-
-// Where the ReLU passed the gradient: y > 0 (kMask 1), x·a + b > 0 (kMask 2), or everywhere (kMask 0).
-// `v > 0 ? g : 0` is TF's ReluGrad, which gives 0 where y is NaN.
-template <int kMask>
-static inline float Entering(float g, float x, float y, float a, float b) {
-  if (kMask == 1) return y > 0 ? g : 0.0f;
-  if (kMask == 2) return x * a + b > 0 ? g : 0.0f;
-  return g;
-}
-
-// Pass 1 over rows [r0, r1): per-channel Σdz into out[0, C) and Σdz·(x − mean) into out[C, 2C),
-// blocks of 16 rows in float, the blocks in double.
-template <int kMask>
-// AVX2 where the CPU has it (no FMA: the same roundings as the default clone).
-__attribute__((target_clones("avx2", "default"))) static void GradSumRows(const float *dy, const float *x, const float *y, const float *mean, const float *a, const float *b, int64_t channels,
-                        int64_t r0, int64_t r1, double *out) {
-  constexpr int64_t kBlock = 16;
-  std::vector<float> bs(channels), bq(channels);
-  for (int64_t start = r0; start < r1; start += kBlock) {
-    const int64_t end = start + kBlock < r1 ? start + kBlock : r1;
-    std::fill(bs.begin(), bs.end(), 0.0f);
-    std::fill(bq.begin(), bq.end(), 0.0f);
-    float *__restrict s = bs.data();
-    float *__restrict q = bq.data();
-    for (int64_t r = start; r < end; ++r) {
-      const float *__restrict g = dy + r * channels;
-      const float *__restrict xr = x + r * channels;
-      const float *__restrict yr = kMask == 1 ? y + r * channels : nullptr;
-      for (int64_t c = 0; c < channels; ++c) {
-        const float d = Entering<kMask>(g[c], xr[c], kMask == 1 ? yr[c] : 0.0f, a[c], b[c]);
-        s[c] += d;
-        q[c] += d * (xr[c] - mean[c]);
-      }
-    }
-    for (int64_t c = 0; c < channels; ++c) {
-      out[c] += s[c];
-      out[channels + c] += q[c];
-    }
-  }
-}
-
-// Pass 2: dx = k·dz + m·(x − mean) + q over `rows` rows; dz too when `entering`.
-template <int kMask, bool kEntering>
-__attribute__((target_clones("avx2", "default"))) static void GradApplyRows(const float *__restrict dy, const float *__restrict x, const float *__restrict y, const float *__restrict mean,
-                          const float *__restrict a, const float *__restrict b, const float *__restrict k, const float *__restrict m,
-                          const float *__restrict q, int64_t channels, int64_t rows, float *__restrict dx, float *__restrict dz) {
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < channels; ++c) {
-      const float d = Entering<kMask>(dy[c], x[c], kMask == 1 ? y[c] : 0.0f, a[c], b[c]);
-      dx[c] = k[c] * d + (m[c] * (x[c] - mean[c]) + q[c]);
-      if (kEntering) dz[c] = d;
-    }
-    dy += channels;
-    x += channels;
-    dx += channels;
-    if (kMask == 1) y += channels;
-    if (kEntering) dz += channels;
-  }
-}
-
-struct GradAttrs {
-  float epsilon;
-  bool relu;
-  int64_t num_residual;
-};
-
-static void *GradCreate(TF_OpKernelConstruction *ctx) {
-  auto *a = new GradAttrs();
-  TF_Status *s = TF_NewStatus();
-  TF_Bool relu = 0;
-  TF_OpKernelConstruction_GetAttrFloat(ctx, "epsilon", &a->epsilon, s);
-  if (TF_GetCode(s) == TF_OK) TF_OpKernelConstruction_GetAttrBool(ctx, "relu", &relu, s);
-  if (TF_GetCode(s) == TF_OK) TF_OpKernelConstruction_GetAttrInt64(ctx, "num_residual", &a->num_residual, s);
-  if (TF_GetCode(s) == TF_OK && (a->num_residual > 1 || (a->num_residual == 1 && !relu))) {
-    TF_SetStatus(s, TF_INVALID_ARGUMENT, "BnlabBatchNormGrad: num_residual is 0 or 1, and 1 only with relu");
-  }
-  if (TF_GetCode(s) != TF_OK) TF_OpKernelConstruction_Failure(ctx, s);
-  a->relu = relu != 0;
-  TF_DeleteStatus(s);
-  return a;
-}
-
-static void GradDelete(void *kernel) { delete static_cast<GradAttrs *>(kernel); }
-
-// Inputs: dy, x, scale, offset, batch mean, batch (biased) variance [, y].
-// Outputs: dx, d scale, d offset [, dz]. y and dz when the forward added a
-// residual (num_residual = 1): the ReLU's input is then not x·a + b, and the
-// residual's gradient is dz.
-static void GradCompute(void *kernel, TF_OpKernelContext *ctx) {
-  const GradAttrs &attrs = *static_cast<GradAttrs *>(kernel);
-  TF_Status *s = TF_NewStatus();
-  const int num_inputs = 6 + static_cast<int>(attrs.num_residual);
-  std::vector<TF_Tensor *> in(num_inputs, nullptr);
-  for (int i = 0; i < num_inputs && TF_GetCode(s) == TF_OK; ++i) TF_GetInput(ctx, i, &in[i], s);
-  std::vector<TF_Tensor *> out;
-  auto finish = [&] {
-    if (TF_GetCode(s) != TF_OK) TF_OpKernelContext_Failure(ctx, s);
-    for (TF_Tensor *t : in) TF_DeleteTensor(t);
-    for (TF_Tensor *t : out) TF_DeleteTensor(t);
-    TF_DeleteStatus(s);
-  };
-  if (TF_GetCode(s) != TF_OK) return finish();
-
-  TF_Tensor *x = in[1];
-  const int rank = TF_NumDims(x);
-  if (rank < 1) {
-    TF_SetStatus(s, TF_INVALID_ARGUMENT, "BnlabBatchNormGrad: x must have rank >= 1");
-    return finish();
-  }
-  std::vector<int64_t> dims(rank);
-  for (int i = 0; i < rank; ++i) dims[i] = TF_Dim(x, i);
-  const int64_t channels = dims[rank - 1];
-  const int64_t count = TF_TensorElementCount(x);
-  const int64_t rows = channels > 0 ? count / channels : 0;
-  for (int i : {0, 6}) {
-    if (i < num_inputs && (TF_NumDims(in[i]) != rank || TF_TensorElementCount(in[i]) != count)) {
-      TF_SetStatus(s, TF_INVALID_ARGUMENT, "BnlabBatchNormGrad: dy and y must have x's shape");
-      return finish();
-    }
-  }
-  for (int i = 2; i < 6; ++i) {
-    if (TF_NumDims(in[i]) != 1 || TF_Dim(in[i], 0) != channels) {
-      TF_SetStatus(s, TF_INVALID_ARGUMENT, "BnlabBatchNormGrad: scale, offset, mean and variance must be vectors of x's last dimension");
-      return finish();
-    }
-  }
-  const size_t vec_bytes = channels * sizeof(float);
-  out.push_back(TF_AllocateOutput(ctx, 0, TF_FLOAT, dims.data(), rank, count * sizeof(float), s));
-  for (int i = 1; i < 3 && TF_GetCode(s) == TF_OK; ++i) out.push_back(TF_AllocateOutput(ctx, i, TF_FLOAT, &channels, 1, vec_bytes, s));
-  if (attrs.num_residual > 0 && TF_GetCode(s) == TF_OK) out.push_back(TF_AllocateOutput(ctx, 3, TF_FLOAT, dims.data(), rank, count * sizeof(float), s));
-  if (TF_GetCode(s) != TF_OK) return finish();
-
-  auto data = [](TF_Tensor *t) { return static_cast<const float *>(TF_TensorData(t)); };
-  const float *dy = data(in[0]), *xd = data(in[1]), *scale = data(in[2]), *offset = data(in[3]), *mean = data(in[4]), *var = data(in[5]);
-  const float *y = attrs.num_residual > 0 ? data(in[6]) : nullptr;
-  float *dx = static_cast<float *>(TF_TensorData(out[0]));
-  float *dscale = static_cast<float *>(TF_TensorData(out[1]));
-  float *doffset = static_cast<float *>(TF_TensorData(out[2]));
-  float *dz = attrs.num_residual > 0 ? static_cast<float *>(TF_TensorData(out[3])) : nullptr;
-  const int mask = !attrs.relu ? 0 : (y ? 1 : 2);
-
-  std::vector<float> a(channels), b(channels);
-  ScaleAndShift(scale, offset, mean, var, attrs.epsilon, channels, a.data(), b.data());
-
-  // On TF's pool, not the helper threads: in a training step the other
-  // queue's weight gradients run on TF's threads at the same time, and
-  // threads of its own beside them would oversubscribe the cores.
-  const int parts = ThreadCount();
-  std::vector<double> partial(static_cast<size_t>(parts) * 2 * channels, 0.0);
-  RunOnTfPool(ctx, parts, [&](int p) {
-    const int64_t r0 = rows * p / parts, r1 = rows * (p + 1) / parts;
-    double *o = &partial[static_cast<size_t>(p) * 2 * channels];
-    (mask == 0 ? GradSumRows<0> : mask == 1 ? GradSumRows<1> : GradSumRows<2>)(dy, xd, y, mean, a.data(), b.data(), channels, r0, r1, o);
-  });
-
-  // dβ = Σdz, dγ = Σdz·x̂ with x̂ = (x − mean)/σ, and
-  // dx = γ/σ · (dz − dβ/n − x̂·dγ/n) = k·dz + m·(x − mean) + q.
-  std::vector<float> k(channels), m(channels), q(channels);
-  for (int64_t c = 0; c < channels; ++c) {
-    double sum = 0, dot = 0;
-    for (int p = 0; p < parts; ++p) {
-      sum += partial[static_cast<size_t>(p) * 2 * channels + c];
-      dot += partial[static_cast<size_t>(p) * 2 * channels + channels + c];
-    }
-    const double inv_std = 1.0 / std::sqrt(static_cast<double>(var[c]) + attrs.epsilon);
-    const double d_offset = sum, d_scale = dot * inv_std;
-    doffset[c] = static_cast<float>(d_offset);
-    dscale[c] = static_cast<float>(d_scale);
-    const double kc = scale[c] * inv_std;
-    const double n = rows > 0 ? static_cast<double>(rows) : 1.0;
-    k[c] = static_cast<float>(kc);
-    m[c] = static_cast<float>(-kc * inv_std * d_scale / n);
-    q[c] = static_cast<float>(-kc * d_offset / n);
-  }
-
-  RunOnTfPool(ctx, parts, [&](int p) {
-    const int64_t r0 = rows * p / parts, r1 = rows * (p + 1) / parts;
-    const int64_t o = r0 * channels;
-    const float *yr = y ? y + o : nullptr;
-    float *dzr = dz ? dz + o : nullptr;
-    auto run = [&](auto apply) {
-      apply(dy + o, xd + o, yr, mean, a.data(), b.data(), k.data(), m.data(), q.data(), channels, r1 - r0, dx + o, dzr);
-    };
-    if (dz) {
-      mask == 0 ? run(GradApplyRows<0, true>) : mask == 1 ? run(GradApplyRows<1, true>) : run(GradApplyRows<2, true>);
-    } else {
-      mask == 0 ? run(GradApplyRows<0, false>) : mask == 1 ? run(GradApplyRows<1, false>) : run(GradApplyRows<2, false>);
-    }
-  });
-  finish();
-}
-
-// Outputs: dx (and dz) as x; d scale and d offset as scale.
-static void GradShape(TF_ShapeInferenceContext *ctx, TF_Status *status) {
-  TF_ShapeHandle *x = TF_NewShapeHandle();
-  TF_ShapeHandle *vec = TF_NewShapeHandle();
-  TF_ShapeInferenceContextGetInput(ctx, 1, x, status);
-  if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextGetInput(ctx, 2, vec, status);
-  if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 0, x, status);
-  for (int i = 1; i < 3 && TF_GetCode(status) == TF_OK; ++i) TF_ShapeInferenceContextSetOutput(ctx, i, vec, status);
-  if (TF_GetCode(status) == TF_OK && TF_ShapeInferenceContextNumInputs(ctx) > 6) TF_ShapeInferenceContextSetOutput(ctx, 3, x, status);
-  TF_DeleteShapeHandle(x);
-  TF_DeleteShapeHandle(vec);
-}
-
-static bool RegisterGrad(TF_Status *s) {
-  TF_OpDefinitionBuilder *op = TF_NewOpDefinitionBuilder("BnlabBatchNormGrad");
-  for (const char *input : {"dy: float", "x: float", "scale: float", "offset: float", "mean: float", "variance: float", "y: num_residual * float"}) {
-    TF_OpDefinitionBuilderAddInput(op, input);
-  }
-  for (const char *output : {"dx: float", "scale_backprop: float", "offset_backprop: float", "entering: num_residual * float"}) {
-    TF_OpDefinitionBuilderAddOutput(op, output);
-  }
-  for (const char *attr : {"epsilon: float = 0.001", "relu: bool = false", "num_residual: int >= 0 = 0"}) {
-    TF_OpDefinitionBuilderAddAttr(op, attr);
-  }
-  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, &GradShape);
-  TF_RegisterOpDefinition(op, s);
-  if (TF_GetCode(s) != TF_OK) return false;
-  TF_KernelBuilder *k = TF_NewKernelBuilder("BnlabBatchNormGrad", "CPU", &GradCreate, &GradCompute, &GradDelete);
-  TF_RegisterKernelBuilder("BnlabBatchNormGradOp", k, s);
-  return TF_GetCode(s) == TF_OK;
-}
-
 static bool Register() {
   TF_Status *s = TF_NewStatus();
   TF_OpDefinitionBuilder *op = TF_NewOpDefinitionBuilder("BnlabBatchNormTrain");
@@ -624,7 +352,7 @@ static bool Register() {
     TF_KernelBuilder *k = TF_NewKernelBuilder("BnlabBatchNormTrain", "CPU", &BatchNormCreate, &BatchNormCompute, &BatchNormDelete);
     TF_RegisterKernelBuilder("BnlabBatchNormTrainOp", k, s);
   }
-  const bool ok = TF_GetCode(s) == TF_OK && RegisterGrad(s);
+  const bool ok = TF_GetCode(s) == TF_OK;
   TF_DeleteStatus(s);
   return ok;
 }

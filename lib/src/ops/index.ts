@@ -64,14 +64,9 @@ export interface Fusions {
    * oneDNN kernel for BN + ReLU, and the add and ReLU as their own ops).
    */
   bnlabBatchNorm: boolean;
-  /**
-   * bnlab's kernel's backward by bnlab's BnlabBatchNormGrad (the ReLU's
-   * gradient folded in) instead of TF's ReluGrad and FusedBatchNormGradV3.
-   */
-  bnlabBatchNormGrad: boolean;
 }
 
-const fusions: Fusions = { convBias: true, batchNormRelu: true, convBiasRelu: true, bnlabBatchNorm: true, bnlabBatchNormGrad: true };
+const fusions: Fusions = { convBias: true, batchNormRelu: true, convBiasRelu: true, bnlabBatchNorm: true };
 
 function bnlabBatchNormFor(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): boolean {
   return fusions.bnlabBatchNorm && opts.training && x.rank >= 2 && fastFor(x, p.gamma, p.beta) && bnlabBatchNormAvailable();
@@ -99,7 +94,7 @@ function fastFor(...ts: tf.Tensor[]): boolean {
 export function batchNorm(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): tf.Tensor {
   // Inference uses tf.batchNorm on every backend: on tfjs-node its forward is
   // already FusedBatchNorm (is_training=false), one native call.
-  if (bnlabBatchNormFor(x, p, opts)) return bnlabBatchNormTrain(x, nativeArgs(p, opts), false, null, fusions.bnlabBatchNormGrad);
+  if (bnlabBatchNormFor(x, p, opts)) return bnlabBatchNormTrain(x, nativeArgs(p, opts), false, null);
   if (opts.training && x.rank >= 2 && fastFor(x, p.gamma, p.beta)) {
     return fusedBatchNormTrain(x, nativeArgs(p, opts));
   }
@@ -124,7 +119,7 @@ function nativeArgs(p: BatchNormParams, opts: BatchNormOptions): NativeBatchNorm
  * ops in turn.
  */
 export function batchNormRelu(x: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): tf.Tensor {
-  if (bnlabBatchNormFor(x, p, opts)) return bnlabBatchNormTrain(x, nativeArgs(p, opts), true, null, fusions.bnlabBatchNormGrad);
+  if (bnlabBatchNormFor(x, p, opts)) return bnlabBatchNormTrain(x, nativeArgs(p, opts), true, null);
   if (fusions.batchNormRelu && opts.training && x.rank === 4 && fastFor(x, p.gamma, p.beta) && batchNormReluAvailable()) {
     return fusedBatchNormReluTrain(x as tf.Tensor4D, nativeArgs(p, opts));
   }
@@ -138,7 +133,7 @@ export function batchNormRelu(x: tf.Tensor, p: BatchNormParams, opts: BatchNormO
  */
 export function batchNormAddRelu(x: tf.Tensor, residual: tf.Tensor, p: BatchNormParams, opts: BatchNormOptions): tf.Tensor {
   if (bnlabBatchNormFor(x, p, opts) && fastFor(residual) && tf.util.arraysEqual(x.shape, residual.shape))
-    return bnlabBatchNormTrain(x, nativeArgs(p, opts), true, residual, fusions.bnlabBatchNormGrad);
+    return bnlabBatchNormTrain(x, nativeArgs(p, opts), true, residual);
   return tf.tidy(() => relu(tf.add(batchNorm(x, p, opts), residual)));
 }
 

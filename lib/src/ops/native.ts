@@ -194,43 +194,23 @@ function fusedBatchNorm4D(x: tf.Tensor4D, a: NativeBatchNormArgs, withRelu = fal
  * lib/native/bnlab-kernels.cc, built into the patched binding), with the
  * ReLU and a residual input optionally fused: relu(BN(x) [+ residual]) in
  * two passes over the activations. Its outputs are FusedBatchNormV3's (the moving statistics
- * updated alike; the batch mean and biased variance for the gradient).
- * The backward is bnlab's BnlabBatchNormGrad: the ReLU's gradient and
- * batch norm's in two passes, and the residual's gradient (what entered the
- * batch norm) as a fourth output. With `fusedGrad` false it is
- * fusedBatchNormTrain's: ReluGrad(dy, y) with the ReLU, then
- * FusedBatchNormGradV3. Any rank: the statistics are over every axis but
- * the last.
+ * updated alike; the batch mean and biased variance for the gradient), so
+ * the backward is as fusedBatchNormTrain's: ReluGrad(dy, y) with the ReLU,
+ * then FusedBatchNormGradV3; the residual's gradient is what enters it.
+ * Any rank: the statistics are over every axis but the last.
  *
  * Where TF's path runs FusedBatchNormV3, then Add and Relu, each a pass
- * over the activations, this is one kernel, and so is the backward.
+ * over the activations, this is one kernel.
  */
-export function bnlabBatchNormTrain(
-  x: tf.Tensor,
-  a: NativeBatchNormArgs,
-  relu: boolean,
-  residual: tf.Tensor | null,
-  fusedGrad = true,
-): tf.Tensor {
-  return on4D(x, residual, (x4, r4) => bnlabBatchNorm4D(x4, a, relu, r4, fusedGrad));
+export function bnlabBatchNormTrain(x: tf.Tensor, a: NativeBatchNormArgs, relu: boolean, residual: tf.Tensor | null): tf.Tensor {
+  return on4D(x, residual, (x4, r4) => bnlabBatchNorm4D(x4, a, relu, r4));
 }
 
-function bnlabBatchNorm4D(
-  x: tf.Tensor4D,
-  a: NativeBatchNormArgs,
-  relu: boolean,
-  residual: tf.Tensor4D | null,
-  fusedGrad: boolean,
-): tf.Tensor {
+function bnlabBatchNorm4D(x: tf.Tensor4D, a: NativeBatchNormArgs, relu: boolean, residual: tf.Tensor4D | null): tf.Tensor {
   const be = nativeBackend();
   const b = be.binding;
   const forward = bnlabBatchNormAttrs(b, a.epsilon, a.updateMovingStats ? a.momentum : 1, relu, residual ? 1 : 0);
   const { grad } = batchNormAttrs(b, a.epsilon, 1, false);
-  // BnlabBatchNormGrad takes the ReLU's mask from y only after a residual
-  // add (else from x); without the ReLU a residual's gradient is dy itself,
-  // a case it leaves to TF's kernels.
-  const bnlabGrad = fusedGrad && (relu || !residual);
-  const gradAttrs = [attr.float(b, 'epsilon', a.epsilon), attr.bool(b, 'relu', relu), attr.int(b, 'num_residual', residual ? 1 : 0)];
   const f = tf.customGrad((...args: unknown[]) => {
     const save = args.pop() as tf.GradSaveFunc;
     const inputs = args as tf.Tensor[];
@@ -245,14 +225,6 @@ function bnlabBatchNorm4D(
     if (a.updateMovingStats) {
       a.movingMean.assign(runMean);
       a.movingVariance.assign(runVar);
-    }
-    if (bnlabGrad) {
-      save([xs, gamma, beta, mean, variance, ...(side ? [y] : [])]);
-      return {
-        value: y,
-        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-          be.executeMultipleOutputs('BnlabBatchNormGrad', gradAttrs, [dy, ...saved], side ? 4 : 3),
-      };
     }
     save([xs, gamma, mean, variance, ...(relu ? [y] : [])]);
     return {
