@@ -194,11 +194,15 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
   // Voluntary context switches (all threads): how often a thread went to
   // sleep waiting, e.g. TF's workers between ops.
   const switches0 = process.resourceUsage().voluntaryContextSwitches;
+  // Minor page faults (all threads): memory the allocator handed back to the
+  // system and touched again; PyTorch's bench reports the same figure.
+  const faults0 = process.resourceUsage().minorPageFault;
   const cpu0 = process.cpuUsage(); // every thread's: what a second process on the same cores has left
   const threads0 = threadCpu();
   for (let i = 0; i < a.steps; i++) times.push(step());
   const threads1 = threadCpu();
   const switchesPerStep = (process.resourceUsage().voluntaryContextSwitches - switches0) / a.steps;
+  const faultsPerStep = (process.resourceUsage().minorPageFault - faults0) / a.steps;
   const cpu = process.cpuUsage(cpu0);
   const ms = median(times);
   const flopPerStep = 3 * 2 * macs * a.batch;
@@ -226,6 +230,7 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
     steps: a.steps,
     warmup: a.warmup,
     contextSwitchesPerStep: Math.round(switchesPerStep),
+    pageFaultsPerStep: Math.round(faultsPerStep),
     cpuMsPerStep: +((cpu.user + cpu.system) / 1000 / a.steps).toFixed(1),
     // Each thread's CPU per step (Linux): TF's compute threads, its
     // executor, V8's helpers; with the JavaScript thread apart.
