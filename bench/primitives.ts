@@ -82,7 +82,11 @@ async function main() {
     ['bnlab (TensorFlow)', bnlabLog],
     ['PyTorch best', torchLog],
   ] as const) {
-    if (log.runs.length === 0) throw new Error(`${name} logged no oneDNN primitive: is its oneDNN built with verbose mode?`);
+    if (log.runs.length === 0) {
+      throw new Error(
+        `${name} logged no oneDNN primitive: it ran without oneDNN (bnlab on the wasm fallback, or TF_ENABLE_ONEDNN_OPTS=0), or its oneDNN has no verbose mode`,
+      );
+    }
   }
   const ours = summarise(bnlabLog.runs, a.warmup, a.steps);
   const theirs = summarise(torchLog.runs, a.warmup, a.steps);
