@@ -96,7 +96,7 @@ async function main() {
   const rows = comparePrimitives(ours, theirs);
   for (const row of rows) console.log(JSON.stringify(row));
   const conv = (s: { kind: string }) => s.kind === 'convolution';
-  const matched = new Set(rows.map((r) => `${r.kind} ${r.prop} ${r.problem}`));
+  const theirKeys = new Set(theirs.map((t) => t.key));
   console.log(
     JSON.stringify({
       total: 'ms per step in oneDNN (calls × median)',
@@ -109,7 +109,7 @@ async function main() {
       // TensorFlow's backward only. (At least once a step: not the
       // fast paths' one-off probes.)
       bnlabOnly: ours
-        .filter((s) => s.callsPerStep >= 1 && !matched.has(`${s.kind} ${s.prop} ${s.problem}`))
+        .filter((s) => s.callsPerStep >= 1 && !theirKeys.has(s.key))
         .map((s) => ({
           layer: `${s.kind} ${s.prop} ${s.problem}`,
           callsPerStep: +s.callsPerStep.toFixed(2),
