@@ -18,6 +18,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { withHugePages } from '../lib/src/backend/huge-pages';
 import { comparePrimitives, msPerStep, parseOneDnnLog, summarise } from './onednn-log';
 import { ensureTorch, TORCH_BENCH_SCRIPT, TORCH_CONFIGS, torchBenchArgs, torchBenchEnv, TorchNorm } from './torch';
 
@@ -64,10 +65,10 @@ async function main() {
       'the bnlab process',
       process.execPath,
       ['--import', 'tsx', path.join(__dirname, 'train-throughput.ts'), '--one', a.norm, '--queue', 'off', ...steps],
-      {
+      withHugePages({
         TF_CPP_MIN_LOG_LEVEL: '2',
         ...process.env,
-      },
+      }),
     ),
   );
   const torchLog = parseOneDnnLog(

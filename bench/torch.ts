@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { withHugePages } from '../lib/src/backend/huge-pages';
 import { resultLine } from './child-output';
 
 export interface TorchConfig {
@@ -21,6 +22,12 @@ export interface TorchConfig {
   channelsLast: boolean;
   /** Run with GLIBC_TUNABLES = MALLOC_TUNABLES (otherwise GLIBC_TUNABLES is removed from the environment). */
   mallocTunables: boolean;
+  /**
+   * Also glibc's transparent huge pages (`glibc.malloc.hugetlb=1`), which
+   * bnlab's processes get (lib/src/backend/huge-pages.ts): best has them, so
+   * that bnlab's side has no setting PyTorch's lacks.
+   */
+  hugePages: boolean;
 }
 
 /**
@@ -33,8 +40,8 @@ export const MALLOC_TUNABLES =
   'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296:glibc.malloc.top_pad=268435456';
 
 export const TORCH_CONFIGS: TorchConfig[] = [
-  { name: 'default', channelsLast: false, mallocTunables: false },
-  { name: 'best', channelsLast: true, mallocTunables: true },
+  { name: 'default', channelsLast: false, mallocTunables: false, hugePages: false },
+  { name: 'best', channelsLast: true, mallocTunables: true, hugePages: true },
 ];
 
 /** The torch build bench/torch/requirements.txt pins. */
@@ -149,9 +156,10 @@ export interface TorchBenchOptions {
 
 /** The environment a torch bench process gets: GLIBC_TUNABLES only when the config asks for it. */
 export function torchBenchEnv(config: TorchConfig, threads: number, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...base };
+  let env: NodeJS.ProcessEnv = { ...base };
   delete env.GLIBC_TUNABLES;
   if (config.mallocTunables) env.GLIBC_TUNABLES = MALLOC_TUNABLES;
+  if (config.hugePages) env = withHugePages(env);
   // torch.set_num_threads() decides, but OpenMP/MKL should not start more threads before it runs.
   env.OMP_NUM_THREADS = String(threads);
   env.MKL_NUM_THREADS = String(threads);
@@ -178,6 +186,7 @@ export function torchBenchArgs(o: Omit<TorchBenchOptions, 'python' | 'root'>): s
  * { framework: 'torch', backend: 'cpu', model: 'resnet20', norm, input, batch,
  *   imagesPerSec, msPerStep (median of the timed steps), gflopsPerSec, steps,
  *   warmup, config, memoryFormat: 'nchw' | 'channels_last', mallocTunables,
+ *   hugePages, hugePageKb,
  *   threads, macsPerImageForward, gflopPerStep, msPerStepMin, msPerStepMax,
  *   lossFirst, lossLast, pageFaultsPerStep, peakRssMB, torchVersion, python,
  *   msPerStepAll? }.

@@ -14,6 +14,10 @@
  *                                       on 14×14×1) on its thread count (one), as the
  *                                       report trains it
  *            --queue on|off             queued (asynchronous) execution, default on
+ *            --huge-pages on|off        each bnlab process started with glibc's
+ *                                       transparent huge pages (default on, as the
+ *                                       project's commands start TensorFlow; see
+ *                                       lib/src/backend/huge-pages.ts)
  *   npm run bench -- --norm group       one model: batch, layer, group, none,
  *                                       final-only or fixup (Fixup's init, no norm)
  *   options: --steps N (timed, default 30) --warmup N (default 5)
@@ -48,6 +52,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/src/backend';
+import { hugePageKb, withHugePages, withoutHugePages } from '../lib/src/backend/huge-pages';
 import { loadedThreads, profileThreads, sizeThreadPoolsUnlessSet, useEveryCore } from '../lib/src/backend/threads';
 import { lrSweepBase } from '../lib/src/experiments/sweep';
 import { countForwardMacs, Norm, NORMS, resnet } from '../lib/src/models';
@@ -82,6 +87,8 @@ interface Args {
   quickNet: boolean;
   /** Force queued (asynchronous) execution on or off; null: the default (on). */
   queue: boolean | null;
+  /** Start each bnlab process with glibc's transparent huge pages (the default), or without. */
+  hugePages: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -99,6 +106,7 @@ function parseArgs(argv: string[]): Args {
     rounds: 3,
     quickNet: false,
     queue: null,
+    hugePages: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -123,6 +131,10 @@ function parseArgs(argv: string[]): Args {
       const q = v();
       if (q !== 'on' && q !== 'off') throw new Error(`--queue takes on or off, got ${q}`);
       a.queue = q === 'on';
+    } else if (k === '--huge-pages') {
+      const h = v();
+      if (h !== 'on' && h !== 'off') throw new Error(`--huge-pages takes on or off, got ${h}`);
+      a.hugePages = h === 'on';
     }
     else throw new Error(`unknown option ${k}; see the header of bench/train-throughput.ts`);
   }
@@ -231,6 +243,8 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
     warmup: a.warmup,
     contextSwitchesPerStep: Math.round(switchesPerStep),
     pageFaultsPerStep: Math.round(faultsPerStep),
+    // How much of the process sat in transparent huge pages (KiB), null where the kernel does not say.
+    hugePageKb: hugePageKb(),
     cpuMsPerStep: +((cpu.user + cpu.system) / 1000 / a.steps).toFixed(1),
     // Each thread's CPU per step (Linux): TF's compute threads, its
     // executor, V8's helpers; with the JavaScript thread apart.
@@ -239,10 +253,11 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
   };
 }
 
-function runChild(norm: BenchModel, argv: string[]): Record<string, unknown> {
+function runChild(norm: BenchModel, argv: string[], hugePages: boolean): Record<string, unknown> {
+  const base = { TF_CPP_MIN_LOG_LEVEL: '2', ...process.env };
   const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, ...argv, '--one', norm], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { TF_CPP_MIN_LOG_LEVEL: '2', ...process.env },
+    env: hugePages ? withHugePages(base) : withoutHugePages(base),
     cwd: path.resolve(__dirname, '..'),
   });
   if (r.status !== 0) throw new Error(`the bnlab ${norm} benchmark process exited with ${r.status ?? r.signal}`);
@@ -261,7 +276,7 @@ async function main() {
   const childArgv = argv.filter((x, i) => !['--against', '--rounds'].includes(x) && !['--against', '--rounds'].includes(argv[i - 1]));
   console.error(`[bench] ResNet-${a.depth}, batch ${a.batch}, ${a.warmup} warm-up + ${a.steps} timed steps per model, each in a fresh process; ${os.cpus().length} cores`);
   if (a.against !== 'torch') {
-    for (const norm of a.norms) console.log(JSON.stringify(runChild(norm, childArgv)));
+    for (const norm of a.norms) console.log(JSON.stringify(runChild(norm, childArgv, a.hugePages)));
     return;
   }
   const torch = await import('./torch');
@@ -274,7 +289,7 @@ async function main() {
   for (let round = 1; round <= a.rounds; round++) {
     console.error(`[bench] round ${round} of ${a.rounds}: bnlab and PyTorch best, alternating`);
     for (const norm of a.norms) {
-      const mine = { ...runChild(norm, childArgv), round };
+      const mine = { ...runChild(norm, childArgv, a.hugePages), round };
       ours.get(norm)!.push(mine);
       console.log(JSON.stringify(mine));
       const theirs = { ...(await torchRun(norm, bestConfig)), round };

@@ -223,7 +223,9 @@ function setupKernel() {
     argv: [process.execPath, path.join(root, 'node_modules', 'tslab', 'bin', 'tslab'), 'kernel', '--config-path', '{connection_file}'],
     display_name: 'TypeScript (bnlab)',
     language: 'typescript',
-    env: { TF_CPP_MIN_LOG_LEVEL: '2' },
+    // GLIBC_TUNABLES: TensorFlow's buffers in transparent huge pages, as the
+    // project's other TensorFlow processes get them (lib/src/backend/huge-pages.ts).
+    env: { TF_CPP_MIN_LOG_LEVEL: '2', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' },
   };
   const text = JSON.stringify(spec, null, 2) + '\n';
   const file = path.join(dir, 'kernel.json');

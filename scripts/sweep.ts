@@ -29,6 +29,7 @@ import { defaultStore } from '../lib/src/experiments/runs';
 import { activeProfile, PROFILES, ProfileName } from '../lib/src/experiments/profile';
 import { parseShard, readGrid, resolveGridFile, runShard, shardOf, shardThreads, sizeThreadPools, Grid } from '../lib/src/grid';
 import { profileThreads } from '../lib/src/backend/threads';
+import { withHugePages } from '../lib/src/backend/huge-pages';
 import { onLines } from './lines';
 import { RunStore, writeFileAtomic } from '../lib/src/store';
 import { estimateSweep } from './sweep/estimate';
@@ -182,7 +183,7 @@ async function runLocalWorkers(a: Args, gridArg: string, store: RunStore, runCou
   const children = Array.from({ length: n }, (_, i) => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'scripts', 'sweep.ts'), gridArg, '--profile', a.profile, '--shard', `${i}/${n}`, '--threads', String(threads)], {
       cwd: root,
-      env: { ...process.env, BNLAB_RUNS_DIR: store.dir, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
+      env: withHugePages({ ...process.env, BNLAB_RUNS_DIR: store.dir, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' }),
       stdio: ['ignore', 'inherit', 'pipe'],
     });
     onLines(child.stderr, (l) => log(n > 1 ? `w${i} ${l}` : l));

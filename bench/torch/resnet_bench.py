@@ -30,7 +30,7 @@ itself with them).
 Usage:
   python resnet_bench.py [--norm batch|none|final-only] [--steps 30] [--warmup 5]
                          [--batch 128] [--channels-last] [--threads 2]
-                         [--seed 0] [--malloc-tunables] [--config NAME]
+                         [--seed 0] [--malloc-tunables] [--huge-pages] [--config NAME]
   python resnet_bench.py --count-macs     # {"macsPerImageForward": ...}
 """
 import argparse
@@ -49,6 +49,9 @@ warnings.filterwarnings('ignore', message='.*Failed to initialize NumPy.*')
 MALLOC_TUNABLES = ('glibc.malloc.mmap_threshold=33554432'
                    ':glibc.malloc.trim_threshold=4294967296'
                    ':glibc.malloc.top_pad=268435456')
+# Transparent huge pages for malloc's memory, as bnlab's processes get them
+# (lib/src/backend/huge-pages.ts).
+HUGE_PAGES_TUNABLE = 'glibc.malloc.hugetlb=1'
 
 INPUT_SHAPE = (32, 32, 3)  # H, W, C as bnlab reports it
 NUM_CLASSES = 10
@@ -68,6 +71,8 @@ def parse_args(argv):
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--malloc-tunables', action='store_true',
                    help='re-exec with GLIBC_TUNABLES set to the large-heap malloc settings')
+    p.add_argument('--huge-pages', action='store_true',
+                   help='re-exec with glibc.malloc.hugetlb=1 in GLIBC_TUNABLES (transparent huge pages)')
     p.add_argument('--config', default=None, help='label for the "config" field (default: derived)')
     p.add_argument('--all-steps', action='store_true', help='also print msPerStepAll (every timed step)')
     p.add_argument('--count-macs', action='store_true', help='print {"macsPerImageForward": ...} and exit')
@@ -174,10 +179,24 @@ def count_macs(model):
     return total[0]
 
 
+def huge_page_kb():
+    """AnonHugePages of /proc/self/smaps_rollup in KiB, or None where the kernel does not say."""
+    try:
+        with open('/proc/self/smaps_rollup') as f:
+            for line in f:
+                if line.startswith('AnonHugePages:'):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def main(argv):
     a = parse_args(argv)
-    if a.malloc_tunables and os.environ.get('GLIBC_TUNABLES') != MALLOC_TUNABLES:
-        env = dict(os.environ, GLIBC_TUNABLES=MALLOC_TUNABLES)
+    wanted = ([MALLOC_TUNABLES] if a.malloc_tunables else []) + ([HUGE_PAGES_TUNABLE] if a.huge_pages else [])
+    have = os.environ.get('GLIBC_TUNABLES', '')
+    if wanted and not all(t in have.split(':') for t in ':'.join(wanted).split(':')):
+        env = dict(os.environ, GLIBC_TUNABLES=':'.join(wanted))
         os.execve(sys.executable, [sys.executable, os.path.abspath(__file__), *argv], env)
 
     import torch
@@ -219,7 +238,8 @@ def main(argv):
 
     ms = statistics.median(times)
     tunables = os.environ.get('GLIBC_TUNABLES', '')
-    malloc_tunables = 'glibc.malloc.' in tunables
+    malloc_tunables = all(t in tunables.split(':') for t in MALLOC_TUNABLES.split(':'))
+    huge_pages = HUGE_PAGES_TUNABLE in tunables.split(':')
     channels_last = a.channels_last
     config = a.config or ('best' if channels_last and malloc_tunables else
                           'default' if not channels_last and not malloc_tunables else 'custom')
@@ -239,6 +259,9 @@ def main(argv):
         'config': config,
         'memoryFormat': 'channels_last' if channels_last else 'nchw',
         'mallocTunables': malloc_tunables,
+        'hugePages': huge_pages,
+        # How much of the process sat in transparent huge pages (KiB), as bnlab's bench reports it.
+        'hugePageKb': huge_page_kb(),
         'threads': torch.get_num_threads(),
         'macsPerImageForward': macs,
         'gflopPerStep': flop_per_step / 1e9,

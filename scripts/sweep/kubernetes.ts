@@ -5,6 +5,8 @@
  * (NFS, CephFS, …) mounted in every pod, as the shared filesystem is under
  * Slurm. Written as JSON, which kubectl applies like YAML.
  */
+import { HUGE_PAGES_TUNABLE } from '../../lib/src/backend/huge-pages';
+
 export interface KubernetesOptions {
   /** An image with this project at `workdir`, `npm ci` and `npm run setup` done. */
   image: string;
@@ -51,6 +53,8 @@ export function indexedJobManifest(o: KubernetesOptions & { name: string; gridAr
                 // A pod sees every core of its node; size TensorFlow to its CPU limit instead.
                 { name: 'BNLAB_THREADS', value: String(o.cpus) },
                 { name: 'TF_CPP_MIN_LOG_LEVEL', value: '2' },
+                // TensorFlow's buffers in transparent huge pages (lib/src/backend/huge-pages.ts).
+                { name: 'GLIBC_TUNABLES', value: HUGE_PAGES_TUNABLE },
               ],
               resources: { requests: resources, limits: resources },
               volumeMounts: [{ name: 'runs', mountPath: STORE_MOUNT }],

@@ -5,6 +5,7 @@
  * scheduler, and the run store is the only shared state.
  */
 import { spawnSync } from 'node:child_process';
+import { HUGE_PAGES_TUNABLE } from '../../lib/src/backend/huge-pages';
 
 export interface SlurmOptions {
   /** Array tasks (shards); task i trains the grid's runs i, i+n, i+2n, … */
@@ -76,6 +77,8 @@ export function sbatchScript(i: SbatchScriptInput): string {
     `export BNLAB_RUNS_DIR=${shellQuote(i.storeDir)}`,
     `export BNLAB_PROFILE=${shellQuote(i.profile)}`,
     'export TF_CPP_MIN_LOG_LEVEL=2',
+    "# TensorFlow's buffers in transparent huge pages (lib/src/backend/huge-pages.ts); other tunables kept.",
+    `export GLIBC_TUNABLES="\${GLIBC_TUNABLES:+\${GLIBC_TUNABLES}:}${HUGE_PAGES_TUNABLE}"`,
     '# TensorFlow sizes its thread pools from SLURM_CPUS_PER_TASK (set by --cpus-per-task above).',
     '# exec: scancel and time limits signal the shard itself, which records the interrupted run as failed.',
     `exec ${shellQuote(i.node)} --import tsx scripts/sweep.ts ${shellQuote(i.gridArg)} --profile ${shellQuote(i.profile)} --shard "\${SLURM_ARRAY_TASK_ID}/${o.shards}"`,

@@ -6,6 +6,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { HUGE_PAGES_TUNABLE } from '../../lib/src/backend/huge-pages';
 import { MALLOC_TUNABLES, TORCH_CONFIGS, TORCH_VERSION, runTorchBench, torchBenchEnv, torchMacsPerImage, venvPython } from '../../bench/torch';
 
 const root = path.resolve(__dirname, '..', '..');
@@ -25,11 +26,12 @@ const skip = torchSkipReason();
 // conv and 5 convs of 2 359 296 each, then 64·10 for the linear layer.
 const EXPECTED_MACS = 32 * 32 * 16 * 27 + 6 * 32 * 32 * 16 * 144 + 2 * (1_179_648 + 5 * 2_359_296) + 64 * 10;
 
-test('the default config does not inherit GLIBC_TUNABLES; best sets it', () => {
+test("the default config does not inherit GLIBC_TUNABLES; best sets it, with bnlab's huge pages", () => {
   const base = { GLIBC_TUNABLES: 'glibc.malloc.arena_max=1', PATH: '/usr/bin' };
   const [def, best] = [TORCH_CONFIGS.find((c) => c.name === 'default')!, TORCH_CONFIGS.find((c) => c.name === 'best')!];
   assert.equal(torchBenchEnv(def, 2, base).GLIBC_TUNABLES, undefined);
-  assert.equal(torchBenchEnv(best, 2, base).GLIBC_TUNABLES, MALLOC_TUNABLES);
+  assert.equal(torchBenchEnv(best, 2, base).GLIBC_TUNABLES, `${MALLOC_TUNABLES}:${HUGE_PAGES_TUNABLE}`);
+  assert.equal(torchBenchEnv({ ...best, hugePages: false }, 2, base).GLIBC_TUNABLES, MALLOC_TUNABLES);
   assert.equal(def.channelsLast, false);
   assert.equal(best.channelsLast, true);
 });
@@ -54,6 +56,8 @@ test('a 2-step run returns a well-formed result line', { skip, timeout: 120_000 
   assert.equal(r.config, 'best');
   assert.equal(r.memoryFormat, 'channels_last');
   assert.equal(r.mallocTunables, true);
+  assert.equal(r.hugePages, true);
+  assert.ok(r.hugePageKb === null || typeof r.hugePageKb === 'number', `hugePageKb = ${r.hugePageKb}`);
   assert.equal(r.threads, 1);
   assert.equal(r.macsPerImageForward, EXPECTED_MACS);
   for (const k of ['imagesPerSec', 'msPerStep', 'gflopsPerSec', 'lossFirst', 'lossLast']) {
