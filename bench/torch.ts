@@ -24,8 +24,9 @@ export interface TorchConfig {
   mallocTunables: boolean;
   /**
    * Also glibc's transparent huge pages (`glibc.malloc.hugetlb=1`), which
-   * bnlab's processes get (lib/src/backend/huge-pages.ts): best has them, so
-   * that bnlab's side has no setting PyTorch's lacks.
+   * bnlab's processes get (lib/src/backend/huge-pages.ts). Not in best:
+   * `npm run bench:hugepages` found PyTorch's step no faster with them
+   * (README, "Huge pages"), and best is PyTorch's fastest setting found.
    */
   hugePages: boolean;
 }
@@ -41,7 +42,7 @@ export const MALLOC_TUNABLES =
 
 export const TORCH_CONFIGS: TorchConfig[] = [
   { name: 'default', channelsLast: false, mallocTunables: false, hugePages: false },
-  { name: 'best', channelsLast: true, mallocTunables: true, hugePages: true },
+  { name: 'best', channelsLast: true, mallocTunables: true, hugePages: false },
 ];
 
 /** The torch build bench/torch/requirements.txt pins. */

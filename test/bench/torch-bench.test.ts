@@ -26,12 +26,12 @@ const skip = torchSkipReason();
 // conv and 5 convs of 2 359 296 each, then 64·10 for the linear layer.
 const EXPECTED_MACS = 32 * 32 * 16 * 27 + 6 * 32 * 32 * 16 * 144 + 2 * (1_179_648 + 5 * 2_359_296) + 64 * 10;
 
-test("the default config does not inherit GLIBC_TUNABLES; best sets it, with bnlab's huge pages", () => {
+test('the default config does not inherit GLIBC_TUNABLES; best sets the malloc tunables, and huge pages only when asked', () => {
   const base = { GLIBC_TUNABLES: 'glibc.malloc.arena_max=1', PATH: '/usr/bin' };
   const [def, best] = [TORCH_CONFIGS.find((c) => c.name === 'default')!, TORCH_CONFIGS.find((c) => c.name === 'best')!];
   assert.equal(torchBenchEnv(def, 2, base).GLIBC_TUNABLES, undefined);
-  assert.equal(torchBenchEnv(best, 2, base).GLIBC_TUNABLES, `${MALLOC_TUNABLES}:${HUGE_PAGES_TUNABLE}`);
-  assert.equal(torchBenchEnv({ ...best, hugePages: false }, 2, base).GLIBC_TUNABLES, MALLOC_TUNABLES);
+  assert.equal(torchBenchEnv(best, 2, base).GLIBC_TUNABLES, MALLOC_TUNABLES);
+  assert.equal(torchBenchEnv({ ...best, hugePages: true }, 2, base).GLIBC_TUNABLES, `${MALLOC_TUNABLES}:${HUGE_PAGES_TUNABLE}`);
   assert.equal(def.channelsLast, false);
   assert.equal(best.channelsLast, true);
 });
@@ -56,7 +56,7 @@ test('a 2-step run returns a well-formed result line', { skip, timeout: 120_000 
   assert.equal(r.config, 'best');
   assert.equal(r.memoryFormat, 'channels_last');
   assert.equal(r.mallocTunables, true);
-  assert.equal(r.hugePages, true);
+  assert.equal(r.hugePages, false);
   assert.ok(r.hugePageKb === null || typeof r.hugePageKb === 'number', `hugePageKb = ${r.hugePageKb}`);
   assert.equal(r.threads, 1);
   assert.equal(r.macsPerImageForward, EXPECTED_MACS);
@@ -65,4 +65,11 @@ test('a 2-step run returns a well-formed result line', { skip, timeout: 120_000 
   }
   assert.ok(Math.abs((r.imagesPerSec as number) - 8000 / (r.msPerStep as number)) < 1e-6);
   assert.ok(Array.isArray(r.msPerStepAll) && r.msPerStepAll.length === 2);
+});
+
+test('with huge pages asked for, the run keeps the malloc tunables and says it had both', { skip, timeout: 120_000 }, async () => {
+  const best = TORCH_CONFIGS.find((c) => c.name === 'best')!;
+  const r = await runTorchBench({ norm: 'none', config: { ...best, hugePages: true }, steps: 2, warmup: 1, batch: 8, threads: 1, python, root });
+  assert.equal(r.mallocTunables, true);
+  assert.equal(r.hugePages, true);
 });
