@@ -4,6 +4,9 @@
  * each primitive it runs (its version, implementation and time), which is
  * how one sees which convolution kernels TensorFlow and PyTorch pick.
  */
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { withHugePages, withoutHugePages } from '../lib/src/backend/huge-pages';
 
 /**
  * The child's result (its last line that parses as a JSON object); every
@@ -32,5 +35,23 @@ export function resultLine(
   lines.forEach((line, i) => {
     if (i !== at && line !== '') passOn(line);
   });
+  return result;
+}
+
+/**
+ * Runs one bnlab benchmark child (`bench/train-throughput.ts --one <norm>`,
+ * with `argv`'s options) in a fresh process, with or without transparent
+ * huge pages (lib/src/backend/huge-pages.ts), and returns its result line.
+ */
+export function runBnlabChild(norm: string, argv: readonly string[], hugePages: boolean): Record<string, unknown> {
+  const base = { TF_CPP_MIN_LOG_LEVEL: '2', ...process.env };
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'train-throughput.ts'), ...argv, '--one', norm], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: hugePages ? withHugePages(base) : withoutHugePages(base),
+    cwd: path.resolve(__dirname, '..'),
+  });
+  if (r.status !== 0) throw new Error(`the bnlab ${norm} benchmark process exited with ${r.status ?? r.signal}`);
+  const result = resultLine(r.stdout.toString());
+  if (result === null) throw new Error(`the bnlab ${norm} benchmark process printed no result line`);
   return result;
 }

@@ -12,10 +12,8 @@
  * over rounds of without / with: above 1 means huge pages help. One JSON
  * line per process, then one per framework and model with the ratios.
  */
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { withHugePages, withoutHugePages } from '../lib/src/backend/huge-pages';
-import { resultLine } from './child-output';
+import { runBnlabChild } from './child-output';
 import { median } from './median';
 import { ensureTorch, runTorchBench, TORCH_CONFIGS, TorchNorm } from './torch';
 
@@ -52,37 +50,12 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-/** One bnlab process of `npm run bench` (the same child it runs), with or without huge pages. */
-function bnlabRun(norm: TorchNorm, a: Args, hugePages: boolean): Record<string, unknown> {
-  const base = { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' };
-  const args = [
-    '--import',
-    'tsx',
-    path.join(__dirname, 'train-throughput.ts'),
-    '--one',
-    norm,
-    '--steps',
-    String(a.steps),
-    '--warmup',
-    String(a.warmup),
-  ];
-  const r = spawnSync(process.execPath, args, {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: hugePages ? withHugePages(base) : withoutHugePages(base),
-  });
-  if (r.status !== 0) throw new Error(`the bnlab ${norm} process exited with ${r.status ?? r.signal}`);
-  const result = resultLine(r.stdout.toString());
-  if (result === null) throw new Error(`the bnlab ${norm} process printed no result line`);
-  return result;
-}
-
 async function main() {
   const a = parseArgs(process.argv.slice(2));
   if (a.torch) await ensureTorch(ROOT);
   const best = TORCH_CONFIGS.find((c) => c.name === 'best')!;
   const frameworks: { name: 'bnlab' | 'torch'; run: (norm: TorchNorm, on: boolean) => Promise<Record<string, unknown>> }[] = [
-    { name: 'bnlab', run: async (norm, on) => bnlabRun(norm, a, on) },
+    { name: 'bnlab', run: async (norm, on) => runBnlabChild(norm, ['--steps', String(a.steps), '--warmup', String(a.warmup)], on) },
     ...(a.torch
       ? [
           {

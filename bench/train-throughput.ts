@@ -47,12 +47,11 @@
  * products per layer: gradients of the inputs and of the weights), at 2 FLOPs
  * per multiply-add: 3 × 2 × 40.55 M × 128 ≈ 31.1 GFLOP per step.
  */
-import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/src/backend';
-import { hugePageKb, withHugePages, withoutHugePages } from '../lib/src/backend/huge-pages';
+import { hugePageKb } from '../lib/src/backend/huge-pages';
 import { loadedThreads, profileThreads, sizeThreadPoolsUnlessSet, useEveryCore } from '../lib/src/backend/threads';
 import { lrSweepBase } from '../lib/src/experiments/sweep';
 import { countForwardMacs, Norm, NORMS, resnet } from '../lib/src/models';
@@ -61,7 +60,7 @@ import { asyncOpsAvailable, nativeBackend, setAsyncOps } from '../lib/src/ops/na
 import { SgdMomentum } from '../lib/src/train/optimizer';
 import { trainStep } from '../lib/src/train/loop';
 import { Rng } from '../lib/src/util/rng';
-import { resultLine } from './child-output';
+import { runBnlabChild } from './child-output';
 import { median } from './median';
 import { OpTime, threadCpu, threadCpuPerStep, timeNativeOps } from './native-profile';
 import type { TorchNorm } from './torch';
@@ -253,19 +252,6 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
   };
 }
 
-function runChild(norm: BenchModel, argv: string[], hugePages: boolean): Record<string, unknown> {
-  const base = { TF_CPP_MIN_LOG_LEVEL: '2', ...process.env };
-  const r = spawnSync(process.execPath, ['--import', 'tsx', __filename, ...argv, '--one', norm], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: hugePages ? withHugePages(base) : withoutHugePages(base),
-    cwd: path.resolve(__dirname, '..'),
-  });
-  if (r.status !== 0) throw new Error(`the bnlab ${norm} benchmark process exited with ${r.status ?? r.signal}`);
-  const result = resultLine(r.stdout.toString());
-  if (result === null) throw new Error(`the bnlab ${norm} benchmark process printed no result line`);
-  return result;
-}
-
 async function main() {
   const argv = process.argv.slice(2);
   const a = parseArgs(argv);
@@ -276,7 +262,7 @@ async function main() {
   const childArgv = argv.filter((x, i) => !['--against', '--rounds'].includes(x) && !['--against', '--rounds'].includes(argv[i - 1]));
   console.error(`[bench] ResNet-${a.depth}, batch ${a.batch}, ${a.warmup} warm-up + ${a.steps} timed steps per model, each in a fresh process; ${os.cpus().length} cores`);
   if (a.against !== 'torch') {
-    for (const norm of a.norms) console.log(JSON.stringify(runChild(norm, childArgv, a.hugePages)));
+    for (const norm of a.norms) console.log(JSON.stringify(runBnlabChild(norm, childArgv, a.hugePages)));
     return;
   }
   const torch = await import('./torch');
@@ -289,7 +275,7 @@ async function main() {
   for (let round = 1; round <= a.rounds; round++) {
     console.error(`[bench] round ${round} of ${a.rounds}: bnlab and PyTorch best, alternating`);
     for (const norm of a.norms) {
-      const mine = { ...runChild(norm, childArgv, a.hugePages), round };
+      const mine = { ...runBnlabChild(norm, childArgv, a.hugePages), round };
       ours.get(norm)!.push(mine);
       console.log(JSON.stringify(mine));
       const theirs = { ...(await torchRun(norm, bestConfig)), round };

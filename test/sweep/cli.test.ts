@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { initBackend } from '../../lib/src/backend';
+import { HUGE_PAGES_TUNABLE, withHugePages } from '../../lib/src/backend/huge-pages';
 import { readGrid, shardRuns } from '../../lib/src/grid';
 import { RunStore, writeFileAtomic } from '../../lib/src/store';
 import { estimateSweep, listSchedule } from '../../scripts/sweep/estimate';
@@ -35,6 +36,16 @@ describe('sweep --slurm --dry-run', () => {
     }
     assert.match(script, /--shard "\$\{SLURM_ARRAY_TASK_ID\}\/2"$/m);
     assert.equal(spawnSync('bash', ['-n', path.join(sweepDir, 'next.sbatch')]).status, 0, 'valid bash');
+    // The task's huge pages: added to the tunables it inherits, unless it already has a hugetlb choice.
+    const hugePages = script.split('\n').find((l) => l.startsWith('case ') && l.includes('glibc.malloc.hugetlb'))!;
+    const tunablesAfter = (inherited?: string) => {
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
+      if (inherited !== undefined) env.GLIBC_TUNABLES = inherited;
+      return spawnSync('bash', ['-c', `${hugePages}\nprintf %s "$GLIBC_TUNABLES"`], { encoding: 'utf8', env }).stdout;
+    };
+    assert.equal(tunablesAfter(), HUGE_PAGES_TUNABLE);
+    assert.equal(tunablesAfter('glibc.malloc.arena_max=1'), withHugePages({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=1' }).GLIBC_TUNABLES);
+    assert.equal(tunablesAfter('glibc.malloc.hugetlb=0'), 'glibc.malloc.hugetlb=0');
     // The sweep's expansion is kept beside it, with the keys the notebook will ask for.
     const record = JSON.parse(fs.readFileSync(path.join(sweepDir, 'sweep.json'), 'utf8'));
     const store = new RunStore(dir);
