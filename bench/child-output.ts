@@ -39,15 +39,34 @@ export function resultLine(
 }
 
 /**
- * Runs one bnlab benchmark child (`bench/train-throughput.ts --one <norm>`,
- * with `argv`'s options) in a fresh process, with or without transparent
- * huge pages (lib/src/backend/huge-pages.ts), and returns its result line.
+ * The environment of a bnlab benchmark child: this process's, with `settings`
+ * (e.g. `npm run bench:env`'s) on top, then with or without transparent
+ * huge pages (lib/src/backend/huge-pages.ts). A `GLIBC_TUNABLES` among the
+ * settings keeps its tunables; huge pages are added to them or taken out.
  */
-export function runBnlabChild(norm: string, argv: readonly string[], hugePages: boolean): Record<string, unknown> {
-  const base = { TF_CPP_MIN_LOG_LEVEL: '2', ...process.env };
+export function bnlabChildEnv(
+  hugePages: boolean,
+  settings: Readonly<Record<string, string>> = {},
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const env = { TF_CPP_MIN_LOG_LEVEL: '2', ...base, ...settings };
+  return hugePages ? withHugePages(env) : withoutHugePages(env);
+}
+
+/**
+ * Runs one bnlab benchmark child (`bench/train-throughput.ts --one <norm>`,
+ * with `argv`'s options) in a fresh process, in bnlabChildEnv(hugePages,
+ * settings), and returns its result line.
+ */
+export function runBnlabChild(
+  norm: string,
+  argv: readonly string[],
+  hugePages: boolean,
+  settings: Readonly<Record<string, string>> = {},
+): Record<string, unknown> {
   const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(__dirname, 'train-throughput.ts'), ...argv, '--one', norm], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: hugePages ? withHugePages(base) : withoutHugePages(base),
+    env: bnlabChildEnv(hugePages, settings),
     cwd: path.resolve(__dirname, '..'),
   });
   if (r.status !== 0) throw new Error(`the bnlab ${norm} benchmark process exited with ${r.status ?? r.signal}`);
