@@ -11,10 +11,14 @@
  *
  * The effects are a few percent, below the 10–20% by which this shared
  * machine's speed drifts between sittings, so two separate runs cannot show
- * them. Instead one process alternates: step k with the measure on, step k+1
- * without, and so on. Each line gives both medians and the median of the
+ * them. Instead one process alternates, in pairs of neighbouring steps, one
+ * with the measure and one without, in the order ABBA ABBA … (stepWithMeasure),
+ * so that an effect that repeats every other step (e.g. work that spills
+ * from one step into the next) lands on both sides instead of on one. Each line gives both medians and the median of the
  * paired ratios (step without the measure over its neighbour with it):
- * above 1 means the measure helps.
+ * above 1 means the measure helps. The "nothing" cases change nothing
+ * between the two sides (an A/A run): their ratios show how far from 1.0
+ * the method strays on its own, the floor a measure must clear.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/src/backend';
@@ -49,7 +53,19 @@ const CASES: { norm: Norm; measure: string; set: (on: boolean) => void }[] = [
   { norm: 'batch', measure: 'async execution', set: setAsyncOps },
   { norm: 'none', measure: 'side queue for weight gradients', set: setSideQueue },
   { norm: 'batch', measure: 'side queue for weight gradients', set: setSideQueue },
+  { norm: 'none', measure: 'nothing (A/A: the same step on both sides)', set: () => {} },
+  { norm: 'batch', measure: 'nothing (A/A: the same step on both sides)', set: () => {} },
 ];
+
+/**
+ * Whether timed step j runs with the measure: pairs (2k, 2k + 1) hold one
+ * step each way, with, then without in even pairs and the other way round
+ * in odd ones (ABBA), so each side takes the first place in half the pairs.
+ */
+export function stepWithMeasure(j: number): boolean {
+  const first = j % 2 === 0;
+  return Math.floor(j / 2) % 2 === 0 ? first : !first;
+}
 
 async function main() {
   const steps = arg('steps', 40);
@@ -72,7 +88,7 @@ async function main() {
     const withIt: number[] = [];
     const without: number[] = [];
     for (let i = 0; i < warmup + 2 * steps; i++) {
-      const on = i % 2 === 0;
+      const on = i < warmup ? i % 2 === 0 : stepWithMeasure(i - warmup);
       set(on);
       const t0 = performance.now();
       const { loss, accuracy } = trainStep(model, optimizer, x, y, 0.1);
@@ -96,7 +112,9 @@ async function main() {
   }
 }
 
-main().catch((err) => {
-  console.error(`[bench:fusions] ${err.message}`);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(`[bench:fusions] ${err.message}`);
+    process.exit(1);
+  });
+}
