@@ -25,7 +25,7 @@ import { initBackend } from '../lib/src/backend';
 import { useEveryCore } from '../lib/src/backend/threads';
 import { Norm, resnet } from '../lib/src/models';
 import { setFusions } from '../lib/src/ops';
-import { asyncOpsAvailable, setAsyncOps, setSideQueue } from '../lib/src/ops/native';
+import { asyncOpsAvailable, setAsyncOps, setSideQueue, withAsyncOps } from '../lib/src/ops/queue';
 import { SgdMomentum } from '../lib/src/train/optimizer';
 import { trainStep } from '../lib/src/train/loop';
 import { Rng } from '../lib/src/util/rng';
@@ -44,7 +44,26 @@ function arg(name: string, fallback: number): number {
  * conv + bias pair is timed with the conv + bias + ReLU fusion off; oneDNN's
  * BN + ReLU, with bnlab's BN kernel off.
  */
-const CASES: { norm: Norm; measure: string; set: (on: boolean) => void }[] = [
+interface Case {
+  norm: Norm;
+  measure: string;
+  set: (on: boolean) => void;
+  /**
+   * Steps per unit of the A/B (default 1). One queue across steps is a
+   * property of several steps, so its units are blocks of STEPS_PER_BLOCK
+   * steps, each ending with the queue drained, and a unit's time is per step.
+   */
+  stepsPerUnit?: number;
+  /** Runs one unit of `steps` training steps with the measure on or off (default: set(on), then the steps). */
+  unit?: (on: boolean, steps: () => void) => void;
+}
+
+const STEPS_PER_BLOCK = 4;
+
+/** A block of steps in one queue (withAsyncOps around them, as lib's train() does with withQueuedSteps), or each step draining its own. */
+const queueAcrossSteps = (on: boolean, steps: () => void) => (on ? withAsyncOps(steps) : steps());
+
+const CASES: Case[] = [
   { norm: 'none', measure: 'fused conv + bias [+ shortcut] + ReLU', set: (on) => setFusions({ convBiasRelu: on }) },
   { norm: 'none', measure: 'fused conv + bias (conv + bias + ReLU off)', set: (on) => setFusions({ convBias: on, convBiasRelu: false }) },
   { norm: 'batch', measure: "bnlab's BN kernel (with ReLU and shortcut)", set: (on) => setFusions({ bnlabBatchNorm: on }) },
@@ -53,6 +72,8 @@ const CASES: { norm: Norm; measure: string; set: (on: boolean) => void }[] = [
   { norm: 'batch', measure: 'async execution', set: setAsyncOps },
   { norm: 'none', measure: 'side queue for weight gradients', set: setSideQueue },
   { norm: 'batch', measure: 'side queue for weight gradients', set: setSideQueue },
+  { norm: 'none', measure: 'one queue across steps', set: () => {}, stepsPerUnit: STEPS_PER_BLOCK, unit: queueAcrossSteps },
+  { norm: 'batch', measure: 'one queue across steps', set: () => {}, stepsPerUnit: STEPS_PER_BLOCK, unit: queueAcrossSteps },
   { norm: 'none', measure: 'nothing (A/A: the same step on both sides)', set: () => {} },
   { norm: 'batch', measure: 'nothing (A/A: the same step on both sides)', set: () => {} },
 ];
@@ -78,7 +99,18 @@ async function main() {
   const backend = await initBackend({ quiet: true });
   if (backend.name !== 'tensorflow') throw new Error(`these measures exist on the native backend only, not ${backend.name}`);
   if (!asyncOpsAvailable()) throw new Error('async execution needs the patched tfjs-node binding: run `npm run setup`');
-  for (const { norm, measure, set } of cases) {
+  for (const c of cases) {
+    const { norm, measure, set } = c;
+    const stepsPerUnit = c.stepsPerUnit ?? 1;
+    const unit =
+      c.unit ??
+      ((on: boolean, run: () => void) => {
+        set(on);
+        run();
+      });
+    // The same number of training steps for every case: blocks make fewer, longer units.
+    const units = Math.max(2, Math.round(steps / stepsPerUnit));
+    const warmupUnits = Math.ceil(warmup / stepsPerUnit);
     const model = resnet({ depth: 20, norm, inputShape: [32, 32, 3], numClasses: 10, seed: 1 });
     const optimizer = new SgdMomentum(model.trainable, { learningRate: 0.1, momentum: 0.9, weightDecay: 1e-4 });
     const rng = new Rng(7);
@@ -87,21 +119,24 @@ async function main() {
     const y = tf.oneHot(labels, 10) as tf.Tensor2D;
     const withIt: number[] = [];
     const without: number[] = [];
-    for (let i = 0; i < warmup + 2 * steps; i++) {
-      const on = i < warmup ? i % 2 === 0 : stepWithMeasure(i - warmup);
-      set(on);
+    for (let i = 0; i < warmupUnits + 2 * units; i++) {
+      const on = i < warmupUnits ? i % 2 === 0 : stepWithMeasure(i - warmupUnits);
       const t0 = performance.now();
-      const { loss, accuracy } = trainStep(model, optimizer, x, y, 0.1);
-      loss.dataSync();
-      tf.dispose([loss, accuracy]);
-      if (i >= warmup) (on ? withIt : without).push(performance.now() - t0);
+      unit(on, () => {
+        for (let k = 0; k < stepsPerUnit; k++) {
+          const { loss, accuracy } = trainStep(model, optimizer, x, y, 0.1);
+          loss.dataSync();
+          tf.dispose([loss, accuracy]);
+        }
+      });
+      if (i >= warmupUnits) (on ? withIt : without).push((performance.now() - t0) / stepsPerUnit);
     }
     set(true);
     setFusions({ convBias: true, batchNormRelu: true, convBiasRelu: true, bnlabBatchNorm: true });
     const pairs = Math.min(withIt.length, without.length);
     const paired = Array.from({ length: pairs }, (_, k) => without[k] / withIt[k]);
     console.log(JSON.stringify({
-      model: 'resnet20', norm, measure, batch: 128, steps,
+      model: 'resnet20', norm, measure, batch: 128, steps, pairs: units, stepsPerUnit,
       msPerStepWith: +median(withIt).toFixed(1),
       msPerStepWithout: +median(without).toFixed(1),
       withoutOverWith: +median(paired).toFixed(3),

@@ -14,6 +14,9 @@
  *                                       on 14×14×1) on its thread count (one), as the
  *                                       report trains it
  *            --queue on|off             queued (asynchronous) execution, default on
+ *            --step-queue on|off        one queue across the timed steps, as lib's
+ *                                       train() runs them (default on); off, the
+ *                                       queue drains at each step's end
  *            --huge-pages on|off        each bnlab process started with glibc's
  *                                       transparent huge pages (default on, as the
  *                                       project's commands start TensorFlow; see
@@ -56,7 +59,8 @@ import { loadedThreads, profileThreads, sizeThreadPoolsUnlessSet, useEveryCore }
 import { lrSweepBase } from '../lib/src/experiments/sweep';
 import { countForwardMacs, Norm, NORMS, resnet } from '../lib/src/models';
 import { setClosedFormGroupNorm } from '../lib/src/ops';
-import { asyncOpsAvailable, nativeBackend, setAsyncOps } from '../lib/src/ops/native';
+import { nativeBackend } from '../lib/src/ops/native';
+import { asyncOpsAvailable, setAsyncOps, withAsyncOps } from '../lib/src/ops/queue';
 import { SgdMomentum } from '../lib/src/train/optimizer';
 import { trainStep } from '../lib/src/train/loop';
 import { Rng } from '../lib/src/util/rng';
@@ -88,6 +92,8 @@ interface Args {
   queue: boolean | null;
   /** Start each bnlab process with glibc's transparent huge pages (the default), or without. */
   hugePages: boolean;
+  /** One queue across the timed steps (withQueuedSteps' way), or drained at each step's end. */
+  stepQueue: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -106,6 +112,7 @@ function parseArgs(argv: string[]): Args {
     quickNet: false,
     queue: null,
     hugePages: true,
+    stepQueue: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
@@ -134,6 +141,10 @@ function parseArgs(argv: string[]): Args {
       const h = v();
       if (h !== 'on' && h !== 'off') throw new Error(`--huge-pages takes on or off, got ${h}`);
       a.hugePages = h === 'on';
+    } else if (k === '--step-queue') {
+      const q = v();
+      if (q !== 'on' && q !== 'off') throw new Error(`--step-queue takes on or off, got ${q}`);
+      a.stepQueue = q === 'on';
     }
     else throw new Error(`unknown option ${k}; see the header of bench/train-throughput.ts`);
   }
@@ -184,7 +195,7 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
   const step = () => {
     const t0 = performance.now();
     const { loss, accuracy } = trainStep(model, optimizer, x, y, 0.1);
-    loss.dataSync(); // waits for the step to finish
+    loss.dataSync(); // waits for the step's forward pass, and every op queued before it
     loss.dispose();
     accuracy.dispose();
     return performance.now() - t0;
@@ -210,7 +221,15 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
   const faults0 = process.resourceUsage().minorPageFault;
   const cpu0 = process.cpuUsage(); // every thread's: what a second process on the same cores has left
   const threads0 = threadCpu();
-  for (let i = 0; i < a.steps; i++) times.push(step());
+  // As lib's train() (withQueuedSteps): one queue for all the timed steps,
+  // so each step's ops queue behind the previous step's backward pass, and
+  // a step's time runs from one loss read to the next. Closing the scope
+  // waits for the last backward pass, before the CPU is read.
+  const timed = () => {
+    for (let i = 0; i < a.steps; i++) times.push(step());
+  };
+  if (a.stepQueue) withAsyncOps(timed);
+  else timed();
   const threads1 = threadCpu();
   const switchesPerStep = (process.resourceUsage().voluntaryContextSwitches - switches0) / a.steps;
   const faultsPerStep = (process.resourceUsage().minorPageFault - faults0) / a.steps;
@@ -229,6 +248,7 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
     model: quick ? `resnet${quick.model.depth} width ${quick.model.width} (the quick profile's)` : `resnet${a.depth}`,
     threads: loadedThreads(),
     queued: asyncOpsAvailable(),
+    stepQueue: asyncOpsAvailable() && a.stepQueue,
     norm,
     ...(norm === 'group' || norm === 'layer' ? { groupNormGradient: a.plainGroupNorm ? 'plain' : 'closed-form' } : {}),
     input: inputShape,

@@ -10,9 +10,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../lib/src/backend';
 import { resnet } from '../../lib/src/models';
 import * as ops from '../../lib/src/ops';
-import { attr, asyncOpsAvailable, nativeBackend, onSideQueue, setAsyncOps, setSideQueue, withAsyncOps } from '../../lib/src/ops/native';
+import { attr, nativeBackend } from '../../lib/src/ops/native';
+import { asyncOpsAvailable, onSideQueue, setAsyncOps, setSideQueue, withAsyncOps, withQueuedSteps } from '../../lib/src/ops/queue';
 import { SgdMomentum } from '../../lib/src/train/optimizer';
-import { evaluate, trainStep } from '../../lib/src/train/loop';
+import { evaluate, train, trainStep } from '../../lib/src/train/loop';
 import { loadFashionMnist, subset } from '../../lib/src/data';
 import { Rng } from '../../lib/src/util/rng';
 import { assertTrainsTheSame, liveTensors } from './helpers';
@@ -294,6 +295,112 @@ describe('withAsyncOps', () => {
     tf.dispose([x, y]);
     opt.dispose();
     m.dispose();
+  });
+});
+
+describe('withQueuedSteps', () => {
+  /** Whether TF's executor is asynchronous now: only then does the binding accept the side queue. */
+  const queueOn = () => {
+    const binding = nativeBackend().binding as unknown as { bnlabSetSideQueue(on: boolean): boolean };
+    const on = binding.bnlabSetSideQueue(true);
+    if (on) binding.bnlabSetSideQueue(false);
+    return on;
+  };
+  const tiny = () => {
+    const m = resnet({ depth: 8, norm: 'batch', inputShape: [8, 8, 3], numClasses: 4, seed: 3 });
+    const opt = new SgdMomentum(m.trainable, { learningRate: 0.05, momentum: 0.9, weightDecay: 1e-4 });
+    const x = tf.randomNormal([4, 8, 8, 3], 0, 1, 'float32', 8) as tf.Tensor4D;
+    const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 4) as tf.Tensor2D;
+    const dispose = () => {
+      tf.dispose([x, y]);
+      opt.dispose();
+      m.dispose();
+    };
+    return { step: () => trainStep(m, opt, x, y, 0.05), dispose };
+  };
+
+  it("keeps TF's queue on from one training step to the next, where a step alone drains it, and drains it at its end", async () => {
+    const t = tiny();
+    tf.dispose(Object.values(t.step()));
+    assert.equal(queueOn(), false, 'a step on its own waits for its queue at its end');
+    const seen = await withQueuedSteps(async () => {
+      const states: boolean[] = [];
+      for (let i = 0; i < 3; i++) {
+        const { loss, accuracy } = t.step();
+        states.push(queueOn());
+        await loss.data();
+        tf.dispose([loss, accuracy]);
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      return states;
+    });
+    assert.deepEqual(seen, [true, true, true], 'inside the scope each step leaves the queue on');
+    assert.equal(queueOn(), false, 'synchronous again after the scope');
+    t.dispose();
+  });
+
+  it('trains exactly as synchronous execution through train(): the same curves and weights', async () => {
+    const rng = new Rng(4);
+    const data = { train: subset(loadFashionMnist({ split: 'train' }), 120, rng), test: subset(loadFashionMnist({ split: 'test' }), 60, rng) };
+    const run = async (queued: boolean) => {
+      setAsyncOps(queued);
+      const m = resnet({ depth: 8, norm: 'batch', inputShape: [28, 28, 1], numClasses: 10, seed: 2 });
+      const r = await train(m, data, { epochs: 2, batchSize: 30, learningRate: 0.05, seed: 1 });
+      const weights = [...m.trainable.values()].map((v) => Array.from(v.dataSync()));
+      m.dispose();
+      setAsyncOps(true);
+      return { steps: r.steps, epochs: r.epochs.map((e) => [e.trainLoss, e.testLoss, e.testAccuracy]), weights };
+    };
+    const queued = await run(true);
+    const plain = await run(false);
+    assert.deepEqual(queued.steps, plain.steps);
+    assert.deepEqual(queued.epochs, plain.epochs);
+    assert.deepEqual(queued.weights, plain.weights);
+  });
+
+  it('reports an op that fails in the queue at its end if nothing read it, and leaves the backend synchronous and working', async () => {
+    const be = nativeBackend();
+    const nan = tf.tensor1d([1, NaN, 3]);
+    const failing = () =>
+      be.executeSingleOutput('CheckNumerics', [attr.type(be.binding, 'T'), attr.str(be.binding, 'message', 'bnlab queued steps')], [nan]);
+    await assert.rejects(
+      withQueuedSteps(async () => {
+        failing().dispose();
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }),
+      /queued in async mode failed.*bnlab queued steps/s,
+    );
+    assert.equal(queueOn(), false);
+    // A read of the failed op's output rejects first; that error is the one reported.
+    await assert.rejects(
+      withQueuedSteps(async () => {
+        const out = failing();
+        try {
+          await out.data();
+        } finally {
+          out.dispose();
+        }
+      }),
+      /bnlab queued steps/,
+    );
+    assert.equal(queueOn(), false);
+    assert.equal(tf.tidy(() => tf.sum(tf.ones([3])).dataSync()[0]), 3);
+    nan.dispose();
+  });
+
+  it('leaks no tfjs or native tensors over queued steps', async () => {
+    const t = tiny();
+    tf.dispose(Object.values(t.step()));
+    const start = liveTensors();
+    await withQueuedSteps(async () => {
+      for (let i = 0; i < 3; i++) {
+        const { loss, accuracy } = t.step();
+        await loss.data();
+        tf.dispose([loss, accuracy]);
+      }
+    });
+    assert.deepEqual(liveTensors(), start);
+    t.dispose();
   });
 });
 

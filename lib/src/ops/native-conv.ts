@@ -4,7 +4,8 @@
  * convolution each, as tfjs kernels with registered gradients.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attr, biasAttrs, kernelRuns, nativeBackend, onSideQueue, OpAttr, oneDnnKernel, TfBinding } from './native';
+import { attr, biasAttrs, kernelRuns, nativeBackend, OpAttr, oneDnnKernel, TfBinding } from './native';
+import { onSideQueue } from './queue';
 
 /** Conv2D's attributes: 'SAME' padding, NHWC, no dilation. */
 function convAttrs(b: TfBinding, stride: number): OpAttr[] {

@@ -10,7 +10,7 @@ import { augmentBatch, Dataset, iterateBatches, toTensors } from '../data';
 import { Model } from '../models';
 import { crossEntropy } from '../models/loss';
 import { Rng } from '../util/rng';
-import { withAsyncOps } from '../ops/native';
+import { withAsyncOps, withQueuedSteps } from '../ops/queue';
 import { SgdMomentum } from './optimizer';
 import { checkSchedule, learningRateAt, LrSchedule, plateauConverged, plateauReached } from './schedule';
 
@@ -161,72 +161,77 @@ export async function train(
   let divergence: TrainResult['divergence'] = null;
   let step = 0;
   try {
-    for (let epoch = 1; epoch <= totalEpochs && !divergence; epoch++) {
-      const epochStart = Date.now();
-      let lossSum = 0;
-      let accSum = 0;
-      let seen = 0;
-      let lr = config.learningRate;
-      for (const raw of iterateBatches(data.train, { batchSize: config.batchSize, rng: orderRng, dropLast: true })) {
-        if (step >= totalSteps) break;
-        lr = learningRateAt(config.learningRate, schedule, step / totalSteps, dropped);
-        const batch = config.augment ? augmentBatch(raw, data.train.shape, augmentRng, { padCrop: 4, flip: true }) : raw;
-        const { x, y } = toTensors(batch, data.train.shape, data.train.numClasses);
-        const { loss, accuracy } = trainStep(model, optimizer, x, y, lr);
-        x.dispose();
-        y.dispose();
-        const lossValue = (await loss.data())[0];
-        const accValue = (await accuracy.data())[0];
-        loss.dispose();
-        accuracy.dispose();
-        // Give the event loop a turn each step: the native backend's reads
-        // resolve at once, so without this a run never lets signal handlers
-        // (a shard recording itself interrupted on scancel), timers or a
-        // kernel's messages in until it ends. It costs microseconds.
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        step += 1;
-        const record: StepRecord = { step, epoch, learningRate: lr, loss: lossValue, accuracy: accValue };
-        if (step % recordEvery === 0 || step === 1) steps.push(record);
-        callbacks.onStep?.(record, totalSteps);
-        if (!Number.isFinite(lossValue) || lossValue > divergenceLoss) {
-          divergence = {
-            step,
-            loss: lossValue,
-            reason: Number.isFinite(lossValue)
-              ? `mini-batch loss ${lossValue.toPrecision(3)} > ${divergenceLoss}`
-              : `mini-batch loss is ${lossValue}`,
-          };
-          if (steps[steps.length - 1] !== record) steps.push(record);
-          break;
+    // One queue for the whole run (withQueuedSteps): each step's ops queue
+    // behind the previous step's backward pass instead of waiting for it to
+    // drain, so TF's threads do not wait while JavaScript starts the step.
+    await withQueuedSteps(async () => {
+      for (let epoch = 1; epoch <= totalEpochs && !divergence; epoch++) {
+        const epochStart = Date.now();
+        let lossSum = 0;
+        let accSum = 0;
+        let seen = 0;
+        let lr = config.learningRate;
+        for (const raw of iterateBatches(data.train, { batchSize: config.batchSize, rng: orderRng, dropLast: true })) {
+          if (step >= totalSteps) break;
+          lr = learningRateAt(config.learningRate, schedule, step / totalSteps, dropped);
+          const batch = config.augment ? augmentBatch(raw, data.train.shape, augmentRng, { padCrop: 4, flip: true }) : raw;
+          const { x, y } = toTensors(batch, data.train.shape, data.train.numClasses);
+          const { loss, accuracy } = trainStep(model, optimizer, x, y, lr);
+          x.dispose();
+          y.dispose();
+          const lossValue = (await loss.data())[0];
+          const accValue = (await accuracy.data())[0];
+          loss.dispose();
+          accuracy.dispose();
+          // Give the event loop a turn each step: the native backend's reads
+          // resolve at once, so without this a run never lets signal handlers
+          // (a shard recording itself interrupted on scancel), timers or a
+          // kernel's messages in until it ends. It costs microseconds.
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          step += 1;
+          const record: StepRecord = { step, epoch, learningRate: lr, loss: lossValue, accuracy: accValue };
+          if (step % recordEvery === 0 || step === 1) steps.push(record);
+          callbacks.onStep?.(record, totalSteps);
+          if (!Number.isFinite(lossValue) || lossValue > divergenceLoss) {
+            divergence = {
+              step,
+              loss: lossValue,
+              reason: Number.isFinite(lossValue)
+                ? `mini-batch loss ${lossValue.toPrecision(3)} > ${divergenceLoss}`
+                : `mini-batch loss is ${lossValue}`,
+            };
+            if (steps[steps.length - 1] !== record) steps.push(record);
+            break;
+          }
+          lossSum += lossValue * batch.size;
+          accSum += accValue * batch.size;
+          seen += batch.size;
         }
-        lossSum += lossValue * batch.size;
-        accSum += accValue * batch.size;
-        seen += batch.size;
-      }
-      if (divergence) break;
-      const test = config.evaluate === false ? { loss: NaN, accuracy: NaN } : await evaluate(model, data.test, config.evalBatchSize);
-      const record: EpochRecord = {
-        epoch,
-        step,
-        learningRate: lr,
-        trainLoss: lossSum / seen,
-        trainAccuracy: accSum / seen,
-        testLoss: test.loss,
-        testAccuracy: test.accuracy,
-        seconds: (Date.now() - epochStart) / 1000,
-      };
-      epochs.push(record);
-      if (schedule.kind === 'plateau') {
-        if (!dropped && (step >= schedule.at * totalSteps || plateauReached(schedule, epochs, step))) {
-          dropped = true;
-          dropStep = step;
-        } else if (dropped && step < totalSteps && plateauConverged(schedule, epochs, step, dropStep)) {
-          totalSteps = step;
-          totalEpochs = epoch;
+        if (divergence) break;
+        const test = config.evaluate === false ? { loss: NaN, accuracy: NaN } : await evaluate(model, data.test, config.evalBatchSize);
+        const record: EpochRecord = {
+          epoch,
+          step,
+          learningRate: lr,
+          trainLoss: lossSum / seen,
+          trainAccuracy: accSum / seen,
+          testLoss: test.loss,
+          testAccuracy: test.accuracy,
+          seconds: (Date.now() - epochStart) / 1000,
+        };
+        epochs.push(record);
+        if (schedule.kind === 'plateau') {
+          if (!dropped && (step >= schedule.at * totalSteps || plateauReached(schedule, epochs, step))) {
+            dropped = true;
+            dropStep = step;
+          } else if (dropped && step < totalSteps && plateauConverged(schedule, epochs, step, dropStep)) {
+            totalSteps = step;
+            totalEpochs = epoch;
+          }
         }
+        callbacks.onEpoch?.(record, totalEpochs);
       }
-      callbacks.onEpoch?.(record, totalEpochs);
-    }
+    });
   } finally {
     optimizer.dispose();
   }
