@@ -21,23 +21,18 @@ import path from 'node:path';
 import { withHugePages } from '../lib/src/backend/huge-pages';
 import { comparePrimitives, msPerStep, parseOneDnnLog, summarise } from './onednn-log';
 import { ensureTorch, TORCH_BENCH_SCRIPT, TORCH_CONFIGS, torchBenchArgs, torchBenchEnv, TorchNorm } from './torch';
+import { eachOption } from './options';
 
 const ROOT = path.resolve(__dirname, '..');
 
 function parseArgs(argv: string[]): { norm: TorchNorm; steps: number; warmup: number } {
   const a = { norm: 'batch' as TorchNorm, steps: 10, warmup: 3 };
-  for (let i = 0; i < argv.length; i++) {
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${argv[i - 1]} needs a value`);
-      return x;
-    };
-    const k = argv[i];
+  eachOption(argv, (k, v) => {
     if (k === '--norm') a.norm = v() as TorchNorm;
     else if (k === '--steps') a.steps = Number(v());
     else if (k === '--warmup') a.warmup = Number(v());
     else throw new Error(`unknown option ${k} (--norm, --steps, --warmup)`);
-  }
+  });
   if (!['batch', 'none'].includes(a.norm)) throw new Error(`--norm must be batch or none, got ${a.norm}`);
   if (!(Number.isInteger(a.steps) && a.steps > 0)) throw new Error(`--steps must be a positive integer, got ${a.steps}`);
   if (!(Number.isInteger(a.warmup) && a.warmup >= 1))

@@ -9,6 +9,7 @@
  * (env-ab.ts) are built on it.
  */
 import { median } from './median';
+import { eachOption } from './options';
 
 export type AbNorm = 'batch' | 'none';
 
@@ -28,19 +29,13 @@ export const AB_OPTIONS = '--norms, --rounds, --steps, --warmup';
  */
 export function parseAbArgs(argv: readonly string[], other: (k: string, value: () => string) => boolean, usage: string): AbArgs {
   const a: AbArgs = { norms: ['batch', 'none'], rounds: 6, steps: 20, warmup: 4 };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${k} needs a value`);
-      return x;
-    };
+  eachOption(argv, (k, v) => {
     if (k === '--norms' || k === '--norm') a.norms = v().split(',') as AbNorm[];
     else if (k === '--rounds') a.rounds = Number(v());
     else if (k === '--steps') a.steps = Number(v());
     else if (k === '--warmup') a.warmup = Number(v());
     else if (!other(k, v)) throw new Error(`unknown option ${k} (${usage})`);
-  }
+  });
   for (const n of a.norms) if (n !== 'batch' && n !== 'none') throw new Error(`--norms takes batch and none, got ${n}`);
   if (!(Number.isInteger(a.rounds) && a.rounds >= 1)) throw new Error(`--rounds must be a whole number ≥ 1, got ${a.rounds}`);
   if (!(Number.isInteger(a.steps) && a.steps >= 5)) throw new Error(`--steps must be a whole number ≥ 5, got ${a.steps}`);

@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { slurmAvailable, startSlurmCluster } from '../test/helpers/slurm-cluster';
 import { median } from './median';
+import { eachOption } from './options';
 
 const root = path.resolve(__dirname, '..');
 
@@ -32,18 +33,13 @@ interface Args {
 
 function parseArgs(argv: string[]): Args {
   const a: Args = { grid: 'depth-lr', profile: 'smoke', repeats: 3, slurm: true };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = () => {
-      if (argv[i + 1] === undefined) throw new Error(`${k} needs a value`);
-      return argv[++i];
-    };
+  eachOption(argv, (k, v) => {
     if (k === '--grid') a.grid = v();
     else if (k === '--profile') a.profile = v();
     else if (k === '--repeats') a.repeats = Number(v());
     else if (k === '--no-slurm') a.slurm = false;
     else throw new Error(`unknown option ${k}; see the header of bench/sweep-scaling.ts`);
-  }
+  });
   if (!Number.isInteger(a.repeats) || a.repeats < 1) throw new Error('--repeats takes a positive whole number');
   return a;
 }

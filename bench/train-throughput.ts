@@ -68,6 +68,7 @@ import { runBnlabChild } from './child-output';
 import { median } from './median';
 import { OpTime, threadCpu, threadCpuPerStep, timeNativeOps } from './native-profile';
 import type { TorchNorm } from './torch';
+import { eachOption, onOff } from './options';
 
 /** A norm, or 'fixup': no norm with Fixup's initialisation. */
 type BenchModel = Norm | 'fixup';
@@ -114,13 +115,7 @@ function parseArgs(argv: string[]): Args {
     hugePages: true,
     stepQueue: true,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = () => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${k} needs a value`);
-      return x;
-    };
+  eachOption(argv, (k, v) => {
     if (k === '--against') a.against = v();
     else if (k === '--steps') a.steps = Number(v());
     else if (k === '--warmup') a.warmup = Number(v());
@@ -133,21 +128,11 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--depth') a.depth = Number(v());
     else if (k === '--rounds') a.rounds = Number(v());
     else if (k === '--quick-net') a.quickNet = true;
-    else if (k === '--queue') {
-      const q = v();
-      if (q !== 'on' && q !== 'off') throw new Error(`--queue takes on or off, got ${q}`);
-      a.queue = q === 'on';
-    } else if (k === '--huge-pages') {
-      const h = v();
-      if (h !== 'on' && h !== 'off') throw new Error(`--huge-pages takes on or off, got ${h}`);
-      a.hugePages = h === 'on';
-    } else if (k === '--step-queue') {
-      const q = v();
-      if (q !== 'on' && q !== 'off') throw new Error(`--step-queue takes on or off, got ${q}`);
-      a.stepQueue = q === 'on';
-    }
+    else if (k === '--queue') a.queue = onOff(k, v());
+    else if (k === '--huge-pages') a.hugePages = onOff(k, v());
+    else if (k === '--step-queue') a.stepQueue = onOff(k, v());
     else throw new Error(`unknown option ${k}; see the header of bench/train-throughput.ts`);
-  }
+  });
   for (const n of [a.steps, a.warmup, a.batch]) if (!Number.isInteger(n) || n < 0) throw new Error(`--steps, --warmup and --batch take whole numbers, got ${n}`);
   if (a.steps < 5) throw new Error('--steps must be at least 5 for a meaningful median');
   if (a.against !== null && a.against !== 'torch') throw new Error(`--against takes 'torch', got ${a.against}`);
