@@ -44,7 +44,7 @@ def error_message(cell, exc):
     error) on the cell's stderr and replies 'error' with no name or value, so
     the message is taken from the cell's stderr: the first line that names an
     error, else the last line printed."""
-    if isinstance(exc, (CellTimeoutError, DeadKernelError)):
+    if isinstance(exc, (CellTimeoutError, RuntimeError)):  # DeadKernelError, and a kernel that never started
         return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
     text = "".join(o.get("text", "") for o in (cell or {}).get("outputs", []) if o.get("name") == "stderr")
     lines = [l.strip() for l in text.splitlines() if l.strip()]
@@ -59,12 +59,39 @@ def error_message(cell, exc):
     return "the kernel reported an error without a message (see the cell's outputs)"
 
 
+STARTUP_TRIES = 3
+
+
+def execute(nb, path, timeout, startup_timeout):
+    """Runs nb in a fresh kernel.
+
+    tslab's kernel can miss nbclient's first kernel_info request while its
+    ZeroMQ sockets are still binding ("Socket is blocked by a bind or unbind
+    operation") and then never answer, so nbclient gives up before any cell
+    ran ("Kernel didn't respond"). That, and only that, is retried with a new
+    kernel, up to STARTUP_TRIES times: a failure once a cell has started is
+    the notebook's own and is raised as is.
+    """
+    for attempt in range(1, STARTUP_TRIES + 1):
+        client = NotebookClient(nb, kernel_name="bnlab-tslab", timeout=timeout, startup_timeout=startup_timeout,
+                                resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute()
+            return
+        except RuntimeError as e:
+            started = any(c.cell_type == "code" and c.get("execution_count") is not None for c in nb.cells)
+            if started or "didn't respond" not in str(e) or attempt == STARTUP_TRIES:
+                raise
+            print(f"[notebooks] {path.stem}: the kernel did not start ({e}); trying a new one", file=sys.stderr, flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("notebooks", nargs="*")
     ap.add_argument("--profile", default=os.environ.get("BNLAB_PROFILE", "quick"), choices=["smoke", "quick", "long", "paper"])
     ap.add_argument("--out", default=str(ROOT / "report" / "build" / "notebooks"))
     ap.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    ap.add_argument("--startup-timeout", type=int, default=60, help="seconds for a kernel to start")
     args = ap.parse_args()
 
     paths = [resolve(n) for n in args.notebooks] or sorted(NOTEBOOKS.glob("*.ipynb"))
@@ -80,12 +107,10 @@ def main():
         print(f"[notebooks] {i}/{len(paths)} {path.stem} (profile {args.profile}) ...", file=sys.stderr, flush=True)
         t0 = time.time()
         os.environ["BNLAB_NOTEBOOK"] = path.stem  # the kernel inherits it: findings name their notebook
-        client = NotebookClient(nb, kernel_name="bnlab-tslab", timeout=args.timeout,
-                                resources={"metadata": {"path": str(path.parent)}})
         error = None
         try:
-            client.execute()
-        except (CellExecutionError, CellTimeoutError, DeadKernelError) as e:
+            execute(nb, path, args.timeout, args.startup_timeout)
+        except (CellExecutionError, CellTimeoutError, DeadKernelError, RuntimeError) as e:
             # The failing cell is the last one that started: its execution count is set.
             started = [k for k, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count") is not None]
             cell = started[-1] if started else None
