@@ -55,6 +55,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../lib/src/backend';
 import { hugePageKb } from '../lib/src/backend/huge-pages';
+import { threadSpinning } from '../lib/src/backend/thread-spinning';
 import { loadedThreads, profileThreads, sizeThreadPoolsUnlessSet, useEveryCore } from '../lib/src/backend/threads';
 import { lrSweepBase } from '../lib/src/experiments/sweep';
 import { countForwardMacs, Norm, NORMS, resnet } from '../lib/src/models';
@@ -234,6 +235,8 @@ async function benchOne(norm: BenchModel, a: Args): Promise<Record<string, unkno
     threads: loadedThreads(),
     queued: asyncOpsAvailable(),
     stepQueue: asyncOpsAvailable() && a.stepQueue,
+    // Whether TF's idle threads spin (lib/src/backend/thread-spinning.ts); native backend only.
+    ...(backend.name === 'tensorflow' ? { threadSpinning: threadSpinning() } : {}),
     norm,
     ...(norm === 'group' || norm === 'layer' ? { groupNormGradient: a.plainGroupNorm ? 'plain' : 'closed-form' } : {}),
     input: inputShape,

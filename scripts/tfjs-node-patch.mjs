@@ -37,6 +37,12 @@
  * JavaScript), which the fused oneDNN convolution's `fused_ops` and `TArgs`
  * are (lib/src/ops/native-conv.ts, nativeConv2dRelu).
  *
+ * And, with BNLAB_TF_THREAD_SPINNING=off, it makes TF's context with its idle
+ * worker threads sleeping at once instead of spinning first
+ * (ConfigProto.experimental.disable_thread_spinning), for measuring what
+ * that buys; TF's default, spinning, stays the default (see the edit below
+ * and the README's Benchmark section).
+ *
  * Each edit names the text it expects, so a tfjs-node upgrade that moves that
  * text fails the set-up loudly instead of building an unpatched addon.
  */
@@ -581,6 +587,48 @@ napi_value TFJSBackend::SetSideQueue(napi_env env, napi_value enabled_value) {
 }
 
 napi_value TFJSBackend::GetNumOfTensors(napi_env env) {`,
+  },
+  // TF's worker threads, idle, spin before they sleep (TF's default), on the
+  // chance that work comes soon. BNLAB_TF_THREAD_SPINNING=off makes the
+  // context with ConfigProto.experimental.disable_thread_spinning, so that
+  // they sleep at once: in a step that keeps every core busy a spinning
+  // worker takes a core from the threads that would give it work. It is a
+  // switch for measuring that (npm run bench:env), not the default: 14
+  // alternating rounds did not show it faster (README, Benchmark). Only when
+  // an idle thread sleeps changes, not how work is split: no number changes.
+  {
+    find: `  TFE_ContextOptions *tfe_options = TFE_NewContextOptions();
+  tfe_context_ = TFE_NewContext(tfe_options, tf_status.status);
+`,
+    replace: `  TFE_ContextOptions *tfe_options = TFE_NewContextOptions();
+  ${PATCH_MARKER}: BNLAB_TF_THREAD_SPINNING=off, TF's idle workers sleep at once.
+  tfe_context_ = nullptr;  // the destructor's test, if the set-up fails here
+  const char *spinning = std::getenv("BNLAB_TF_THREAD_SPINNING");
+  const std::string spinning_choice = spinning == nullptr ? "" : spinning;
+  if (spinning_choice == "off") {
+    // A serialized ConfigProto: experimental (field 16) {
+    // disable_thread_spinning (field 9): true }.
+    static const unsigned char kNoThreadSpinning[] = {0x82, 0x01, 0x02, 0x48,
+                                                      0x01};
+    TFE_ContextOptionsSetConfig(tfe_options, kNoThreadSpinning,
+                                sizeof kNoThreadSpinning, tf_status.status);
+    if (TF_GetCode(tf_status.status) != TF_OK) {
+      TFE_DeleteContextOptions(tfe_options);
+      NAPI_THROW_ERROR(env, "Exception configuring TFE_Context: %s",
+                       TF_Message(tf_status.status));
+      return;
+    }
+  } else if (spinning_choice != "" && spinning_choice != "on") {
+    TFE_DeleteContextOptions(tfe_options);
+    NAPI_THROW_ERROR(env,
+                     "BNLAB_TF_THREAD_SPINNING=%s: expected on (TF's idle "
+                     "threads spin before they sleep, the default) or off "
+                     "(they sleep at once)",
+                     spinning);
+    return;
+  }
+  tfe_context_ = TFE_NewContext(tfe_options, tf_status.status);
+`,
   },
 ];
 

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { activeProfile } from '../experiments/profile';
 import { registerTrainingGradients } from './gradients';
+import { threadSpinning } from './thread-spinning';
 import { configureThreads } from './threads';
 import { tfLogChoice, withTfLog } from './tf-log';
 import { registerWasmTrainingKernels } from './wasm-kernels';
@@ -113,6 +114,7 @@ async function loadWasm(): Promise<void> {
 export async function initBackend(opts: { backend?: BackendName | 'auto'; quiet?: boolean } = {}): Promise<BackendInfo> {
   const requested = opts.backend ?? parseRequest(process.env.BNLAB_BACKEND);
   tfLogChoice(); // a BNLAB_TF_LOG typo fails here, not as a fallback to wasm
+  threadSpinning(); // and a BNLAB_TF_THREAD_SPINNING typo (./thread-spinning)
   if (active && (requested === 'auto' || requested === active.name) && tf.getBackend() === active.name) return active;
 
   // First: it brings tfjs's gradients too, so registerTrainingGradients
