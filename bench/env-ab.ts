@@ -3,7 +3,8 @@
  * ResNet-20 training step (batch 128, as `npm run bench`): one that a
  * process reads once as it starts, such as TensorFlow's and oneDNN's
  * variables (`TF_ONEDNN_THREADPOOL_USE_CALLER_THREAD`,
- * `TF_ONEDNN_USE_SYSTEM_ALLOCATOR`, `TF_NUM_INTRAOP_THREADS`, …) or glibc's
+ * `TF_ONEDNN_USE_SYSTEM_ALLOCATOR`, `TF_NUM_INTRAOP_THREADS`, …), bnlab's
+ * `BNLAB_TF_THREAD_SPINNING=off` (TF's idle threads sleep at once), or glibc's
  * tunables (`GLIBC_TUNABLES`).
  *
  *   npm run bench:env -- --set NAME=value [--set NAME=value …] [--norms batch,none] [--rounds 6] [--steps 20] [--warmup 4]
