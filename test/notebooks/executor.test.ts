@@ -7,24 +7,29 @@ import { describe, it } from 'node:test';
 
 const root = path.resolve(__dirname, '../..');
 
+/** A notebook for the project's kernel with one unexecuted code cell per source. */
+function unexecutedNotebook(sources: string[]) {
+  const code = (source: string) => ({
+    cell_type: 'code',
+    execution_count: null,
+    id: Math.random().toString(36).slice(2, 10),
+    metadata: {},
+    outputs: [],
+    source,
+  });
+  return {
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: { kernelspec: { name: 'bnlab-tslab', display_name: 'TypeScript (bnlab)', language: 'typescript' } },
+    cells: sources.map(code),
+  };
+}
+
 describe('scripts/execute_notebooks.py', () => {
   it('fails on a cell error, naming the notebook, the cell and the error, and still writes the executed copy', () => {
     const name = `zz-broken-${process.pid}`;
     const file = path.join(root, 'notebooks', `${name}.ipynb`);
-    const code = (source: string) => ({
-      cell_type: 'code',
-      execution_count: null,
-      id: Math.random().toString(36).slice(2, 10),
-      metadata: {},
-      outputs: [],
-      source,
-    });
-    const nb = {
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: { kernelspec: { name: 'bnlab-tslab', display_name: 'TypeScript (bnlab)', language: 'typescript' } },
-      cells: [code("import * as bn from 'bnlab';"), code("throw new Error('deliberately broken');"), code("console.log('never runs');")],
-    };
+    const nb = unexecutedNotebook(["import * as bn from 'bnlab';", "throw new Error('deliberately broken');", "console.log('never runs');"]);
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'bnlab-exec-'));
     try {
       fs.writeFileSync(file, JSON.stringify(nb));
@@ -68,20 +73,7 @@ describe('scripts/execute_notebooks.py', () => {
         { encoding: 'utf8', env: { ...process.env, JUPYTER_PATH: dir } },
       );
     };
-    const code = (source: string) => ({
-      cell_type: 'code',
-      execution_count: null,
-      id: Math.random().toString(36).slice(2, 10),
-      metadata: {},
-      outputs: [],
-      source,
-    });
-    const nb = {
-      nbformat: 4,
-      nbformat_minor: 5,
-      metadata: { kernelspec: { name: 'bnlab-tslab', display_name: 'TypeScript (bnlab)', language: 'typescript' } },
-      cells: [code('console.log(6 * 7);')],
-    };
+    const nb = unexecutedNotebook(['console.log(6 * 7);']);
     try {
       fs.writeFileSync(file, JSON.stringify(nb));
       const once = run(1);
